@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what gfnlm needs on a fresh Debian machine (run as root). Safe to re-run: it asks apt
+# only for packages that are missing.
+set -euo pipefail
+packages=(cmake g++ make libeigen3-dev xtensor-dev catch2 libfmt-dev libomp-dev
+  nlohmann-json3-dev libcli11-dev)
+if [[ "${GFNLM_WITH_TORCH:-0}" == 1 ]]; then
+  # Reference fixtures and the benchmarks' PyTorch peer; OpenBLAS so torch is not 60x slower.
+  packages+=(python3-torch libopenblas0-pthread)
+fi
+if [[ "${GFNLM_WITH_CLANG:-0}" == 1 ]]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "gfnlm setup: installing ${missing[*]}" >&2
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
