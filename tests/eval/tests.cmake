@@ -1,0 +1,1 @@
+gfnlm_add_test(test_eval SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_metrics.cpp LABELS eval)
