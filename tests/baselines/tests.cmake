@@ -1,3 +1,3 @@
 gfnlm_add_test(test_baselines
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ppo_math.cpp
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ppo_math.cpp ${CMAKE_CURRENT_LIST_DIR}/test_ppo_trainer.cpp
   LABELS baselines)
