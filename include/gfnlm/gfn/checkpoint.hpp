@@ -1,0 +1,96 @@
+#pragma once
+// The Sampler's checkpoint file: pieces that write and validate it (the Sampler composes them).
+// Layout, in order, every section introduced by its name so a misaligned read is reported by name:
+//   magic "gfnlm.Sampler", version, step, RNG state,
+//   "policy.parameters", "policy.optimizer", "objective.parameters", "objective.optimizer",
+//   "buffer", "end".
+// A load reads and validates everything into staging copies before touching the sampler, so a
+// bad file leaves it as it was.
+#include <gfnlm/core/error.hpp>
+#include <gfnlm/core/serialize.hpp>
+#include <gfnlm/model/parameter.hpp>
+
+#include <cstdint>
+#include <istream>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace gfnlm::checkpoint {
+
+inline constexpr const char* kSamplerMagic = "gfnlm.Sampler";
+inline constexpr uint32_t kSamplerVersion = 1;
+
+inline void write_section(std::ostream& os, const char* name) {
+  write_string(os, name);
+}
+
+inline void read_section(std::istream& is, const char* name) {
+  const std::string got = read_string(is, name);
+  GFNLM_CHECK(got == name, "sampler checkpoint: expected section '{}', found '{}'", name, got);
+}
+
+inline void write_header(std::ostream& os) {
+  write_string(os, kSamplerMagic);
+  write_pod<uint32_t>(os, kSamplerVersion);
+}
+
+inline void read_header(std::istream& is, const std::string& path) {
+  std::string magic;
+  try {
+    magic = read_string(is, "magic");
+  } catch (const Error&) {
+    fail("'{}' is not a gfnlm sampler checkpoint (no magic string)", path);
+  }
+  GFNLM_CHECK(magic == kSamplerMagic, "'{}' is not a gfnlm sampler checkpoint (magic '{}')", path,
+              magic.substr(0, 32));
+  const auto version = read_pod<uint32_t>(is, "version");
+  GFNLM_CHECK(version == kSamplerVersion,
+              "'{}' is a sampler checkpoint of version {}; this build reads version {}", path,
+              version, kSamplerVersion);
+}
+
+// Names and values of every parameter tensor.
+inline void write_parameters(std::ostream& os, const ParameterList<float>& params) {
+  write_pod<uint64_t>(os, params.size());
+  for (const auto& p : params) {
+    write_string(os, p.name);
+    write_array(os, p.value, p.size);
+  }
+}
+
+// Reads values written by write_parameters into staging vectors, checking count, names and sizes
+// against `params` (what = "policy" or "objective", for the message).
+inline std::vector<std::vector<float>> read_parameters(std::istream& is,
+                                                       const ParameterList<float>& params,
+                                                       const char* what) {
+  const auto count = read_pod<uint64_t>(is, "parameter count");
+  GFNLM_CHECK(count == params.size(),
+              "sampler checkpoint holds {} {} parameter tensors, this sampler has {}", count, what,
+              params.size());
+  std::vector<std::vector<float>> values(params.size());
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    const std::string name = read_string(is, "parameter name");
+    GFNLM_CHECK(name == params[k].name,
+                "sampler checkpoint: {} parameter {} is '{}', this sampler expects '{}'", what, k,
+                name, params[k].name);
+    const auto size = read_pod<uint64_t>(is, "parameter size");
+    GFNLM_CHECK(size == params[k].size,
+                "sampler checkpoint: {} parameter '{}' holds {} values, this sampler has {}", what,
+                name, size, params[k].size);
+    values[k].resize(size);
+    is.read(reinterpret_cast<char*>(values[k].data()),
+            static_cast<std::streamsize>(size * sizeof(float)));
+    GFNLM_CHECK(is.gcount() == static_cast<std::streamsize>(size * sizeof(float)),
+                "sampler checkpoint truncated in {} parameter '{}'", what, name);
+  }
+  return values;
+}
+
+inline void commit_parameters(const ParameterList<float>& params,
+                              const std::vector<std::vector<float>>& values) {
+  for (std::size_t k = 0; k < params.size(); ++k)
+    for (std::size_t i = 0; i < params[k].size; ++i) params[k].value[i] = values[k][i];
+}
+
+}  // namespace gfnlm::checkpoint
