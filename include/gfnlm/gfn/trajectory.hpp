@@ -26,6 +26,9 @@ struct BasicTrajectoryBatch {
                                 // with q(STOP) = 1, so log_stop[b][length] is ignored
   std::vector<int> query;       // which query each row answers
   std::vector<std::vector<ContextInsert>> context;  // tool output per row, in order
+  // Optional: a learned state flow log F(s_t) [B, L+1] for SubTB / DB with a flow head
+  // (SPEC section 2). Empty when unused; resize() leaves it empty.
+  Tensor<Scalar, 2> log_flow;
 
   int rows() const { return static_cast<int>(length.size()); }
   int max_len() const { return static_cast<int>(actions.shape()[1]); }
@@ -48,11 +51,13 @@ template <class Scalar>
 struct BasicTrajectoryGrad {
   Tensor<Scalar, 2> log_pf;    // [B, L]
   Tensor<Scalar, 2> log_stop;  // [B, L+1]
+  Tensor<Scalar, 2> log_flow;  // [B, L+1] when the batch carries log_flow, else empty
 
   template <class BatchScalar>
   void resize_like(const BasicTrajectoryBatch<BatchScalar>& batch) {
     log_pf = Tensor<Scalar, 2>(batch.log_pf.shape(), Scalar(0));
     log_stop = Tensor<Scalar, 2>(batch.log_stop.shape(), Scalar(0));
+    log_flow = Tensor<Scalar, 2>(batch.log_flow.shape(), Scalar(0));
   }
 };
 
