@@ -1,0 +1,73 @@
+#pragma once
+// The CPU backend: host memory in xtensor containers, GEMMs through Eigen maps, OpenMP threads.
+// It is the reference every other backend must agree with (DESIGN: backends). The kernels live
+// one layer per header under cpu/ and are gathered here as static members, so a model calls
+// Backend::layernorm_forward(...) and the backend is chosen at compile time (no virtual calls).
+#include <gfnlm/backend/concept.hpp>
+#include <gfnlm/backend/cpu/attention.hpp>
+#include <gfnlm/backend/cpu/encoder.hpp>
+#include <gfnlm/backend/cpu/gelu.hpp>
+#include <gfnlm/backend/cpu/layernorm.hpp>
+#include <gfnlm/backend/cpu/logprob.hpp>
+#include <gfnlm/backend/cpu/matmul.hpp>
+#include <gfnlm/backend/cpu/residual.hpp>
+#include <gfnlm/core/tensor.hpp>
+
+#include <algorithm>
+#include <cstddef>
+
+namespace gfnlm {
+
+struct Cpu : cpu::EncoderKernels,
+             cpu::LayerNormKernels,
+             cpu::MatmulKernels,
+             cpu::AttentionKernels,
+             cpu::GeluKernels,
+             cpu::ResidualKernels,
+             cpu::LogProbKernels {
+  static constexpr const char* name = "cpu";
+  static constexpr bool host_memory = true;  // pointers may be read directly by the caller
+
+  // One flat container per arena (parameters, activations, caches); tensors are offsets in it.
+  template <class T>
+  using Buffer = xt::xtensor<T, 1>;
+
+  template <class T>
+  static Buffer<T> alloc(std::size_t n) {
+    Buffer<T> buffer = xt::zeros<T>({n});
+    return buffer;
+  }
+  template <class T>
+  static T* data(Buffer<T>& buffer) {
+    return buffer.data();
+  }
+  template <class T>
+  static const T* data(const Buffer<T>& buffer) {
+    return buffer.data();
+  }
+  template <class T>
+  static std::size_t size(const Buffer<T>& buffer) {
+    return buffer.size();
+  }
+  template <class T>
+  static void fill(T* dst, std::size_t n, T value) {
+    std::fill(dst, dst + n, value);
+  }
+  template <class T>
+  static void to_host(T* host_dst, const T* src, std::size_t n) {
+    std::copy(src, src + n, host_dst);
+  }
+  template <class T>
+  static void from_host(T* dst, const T* host_src, std::size_t n) {
+    std::copy(host_src, host_src + n, dst);
+  }
+  template <class T>
+  static void copy(T* dst, const T* src, std::size_t n) {
+    std::copy(src, src + n, dst);
+  }
+  static void synchronize() {}
+};
+
+static_assert(Backend<Cpu>);
+
+}  // namespace gfnlm

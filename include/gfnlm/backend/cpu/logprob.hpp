@@ -1,0 +1,57 @@
+#pragma once
+// Log-softmax with gathered log-probabilities: for each of N positions, log p(idx[n,k]) for K
+// indices (the GFlowNet losses need the chosen token and the stop token at every state, SPEC
+// section 2; cross-entropy is K = 1). Backward turns d logp into d logits without forming the
+// full log-softmax: dlogits_v = sum_k dlogp_k [v = idx_k] - softmax_v * sum_k dlogp_k.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace gfnlm::cpu {
+
+struct LogProbKernels {
+  // logits: [N,V]; idx: [N,K] (negative = ignored, logp 0); logp: [N,K]; lse: [N].
+  template <class S>
+  static void logprob_forward(S* logp, S* lse, const S* logits, const int32_t* idx, int N, int V,
+                              int K) {
+#pragma omp parallel for if (static_cast <long>(N) * V > 65536)
+    for (int n = 0; n < N; ++n) {
+      const S* x = logits + static_cast<long>(n) * V;
+      S hi = -std::numeric_limits<S>::infinity();
+      for (int v = 0; v < V; ++v) hi = x[v] > hi ? x[v] : hi;
+      S sum = 0;
+      for (int v = 0; v < V; ++v) sum += std::exp(x[v] - hi);
+      const S l = hi + std::log(sum);
+      lse[n] = l;
+      for (int k = 0; k < K; ++k) {
+        const int32_t i = idx[static_cast<long>(n) * K + k];
+        logp[static_cast<long>(n) * K + k] = i >= 0 ? x[i] - l : S(0);
+      }
+    }
+  }
+
+  // dlogits (= or += when accumulate) from dlogp [N,K], using lse from the forward.
+  template <class S>
+  static void logprob_backward(S* dlogits, const S* dlogp, const S* logits, const S* lse,
+                               const int32_t* idx, int N, int V, int K, bool accumulate = false) {
+#pragma omp parallel for if (static_cast <long>(N) * V > 65536)
+    for (int n = 0; n < N; ++n) {
+      const S* x = logits + static_cast<long>(n) * V;
+      S* d = dlogits + static_cast<long>(n) * V;
+      S total = 0;
+      for (int k = 0; k < K; ++k)
+        if (idx[static_cast<long>(n) * K + k] >= 0) total += dlogp[static_cast<long>(n) * K + k];
+      const S l = lse[n];
+      if (accumulate)
+        for (int v = 0; v < V; ++v) d[v] -= total * std::exp(x[v] - l);
+      else
+        for (int v = 0; v < V; ++v) d[v] = -total * std::exp(x[v] - l);
+      for (int k = 0; k < K; ++k) {
+        const int32_t i = idx[static_cast<long>(n) * K + k];
+        if (i >= 0) d[i] += dlogp[static_cast<long>(n) * K + k];
+      }
+    }
+  }
+};
+
+}  // namespace gfnlm::cpu

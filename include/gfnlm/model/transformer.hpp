@@ -1,0 +1,522 @@
+#pragma once
+// A GPT-2 decoder (pre-LN blocks, causal multi-head attention, tanh-GELU MLP, final LayerNorm,
+// head tied to the token embedding unless configured otherwise) written once over a Backend.
+// forward(B, T) keeps what backward needs; backward takes any d loss / d logits (the GFlowNet
+// losses weight the chosen token's and the stop token's log-prob at every state, SPEC section 2),
+// so cross-entropy is only one client. LoRA adapters can be switched off so the same object
+// scores as the frozen base model (SPEC section 1). decode() runs incrementally on a KvCache.
+#include <gfnlm/backend/concept.hpp>
+#include <gfnlm/backend/cpu.hpp>
+#include <gfnlm/core/error.hpp>
+#include <gfnlm/core/rng.hpp>
+#include <gfnlm/core/serialize.hpp>
+#include <gfnlm/model/config.hpp>
+#include <gfnlm/model/gpt2_layout.hpp>
+#include <gfnlm/model/kv_cache.hpp>
+#include <gfnlm/model/lora.hpp>
+#include <gfnlm/model/parameter.hpp>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdint>
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <span>
+#include <vector>
+
+namespace gfnlm {
+
+template <class Bk = Cpu, class Scalar = float>
+requires Backend<Bk, Scalar>
+class Transformer {
+ public:
+  using backend_type = Bk;
+  using scalar_type = Scalar;
+  using Cache = KvCache<Bk, Scalar>;
+
+  // GPT-2 init: weights N(0, init_std), the two residual projections N(0, init_std / sqrt(2L)),
+  // biases 0, LayerNorm gains 1.
+  Transformer(const TransformerConfig& config, Rng& rng) : Transformer(config) {
+    std::vector<Scalar> host(num_parameters(), Scalar(0));
+    const double residual_std = cfg_.init_std / std::sqrt(2.0 * cfg_.n_layer);
+    std::size_t offset = 0;
+    for (const auto& s : gpt2::param_specs<Scalar>(cfg_)) {
+      const std::size_t n = s.size * s.layers;
+      for (std::size_t i = 0; i < n; ++i) {
+        double v = 0;
+        switch (s.init) {
+          case gpt2::Init::normal:
+            v = cfg_.init_std * rng.normal();
+            break;
+          case gpt2::Init::residual_normal:
+            v = residual_std * rng.normal();
+            break;
+          case gpt2::Init::ones:
+            v = 1;
+            break;
+          case gpt2::Init::zeros:
+            v = 0;
+            break;
+        }
+        host[offset + i] = static_cast<Scalar>(v);
+      }
+      offset += n;
+    }
+    Bk::from_host(Bk::data(params_), host.data(), host.size());
+  }
+
+  // A model read from a stream written by save().
+  static Transformer from_stream(std::istream& is) {
+    Transformer model(read_config(is));
+    model.read_params(is);
+    return model;
+  }
+
+  Transformer(const Transformer& o)
+      : cfg_(o.cfg_),
+        params_(o.params_),
+        grads_(o.grads_),
+        acts_(o.acts_),
+        tokens_(o.tokens_),
+        targets_(o.targets_),
+        B_(o.B_),
+        T_(o.T_),
+        ce_count_(o.ce_count_),
+        base_trainable_(o.base_trainable_),
+        adapters_enabled_(o.adapters_enabled_),
+        lora_(o.lora_) {
+    repoint();
+  }
+  Transformer& operator=(const Transformer& o) {
+    if (this != &o) {
+      Transformer copy(o);
+      *this = std::move(copy);
+    }
+    return *this;
+  }
+  Transformer(Transformer&& o) noexcept = default;
+  Transformer& operator=(Transformer&& o) noexcept = default;
+
+  const TransformerConfig& config() const { return cfg_; }
+  std::size_t num_parameters() const { return gpt2::param_count<Scalar>(cfg_); }
+  int batch_size() const { return B_; }
+  int seq_len() const { return T_; }
+
+  // ---- forward / backward -------------------------------------------------------------------
+
+  // tokens: [B, T] row-major host ids in [0, vocab); T <= max_seq_len.
+  void forward(const int32_t* tokens, int B, int T) {
+    GFNLM_CHECK(B > 0 && T > 0 && T <= cfg_.max_seq_len,
+                "forward(B={}, T={}): need B > 0 and 0 < T <= max_seq_len = {}", B, T,
+                cfg_.max_seq_len);
+    for (long i = 0; i < static_cast<long>(B) * T; ++i)
+      GFNLM_CHECK(tokens[i] >= 0 && tokens[i] < cfg_.vocab_size,
+                  "forward: token {} at index {} is outside the vocabulary [0, {})", tokens[i], i,
+                  cfg_.vocab_size);
+    prepare(B, T);
+    const int N = B * T, C = cfg_.d_model, L = cfg_.n_layer, NH = cfg_.n_head;
+    const long NC = static_cast<long>(N) * C;
+    Bk::from_host(Bk::data(tokens_), tokens, static_cast<std::size_t>(N));
+    const int32_t* tok = Bk::data(tokens_);
+    auto& a = A_;
+    Bk::encoder_forward(a.encoded, tok, P_.wte, P_.wpe, B, T, C);
+    for (int l = 0; l < L; ++l) {
+      const Scalar* x = l == 0 ? a.encoded : a.residual3 + (l - 1) * NC;
+      Scalar* ln1 = a.ln1 + l * NC;
+      Scalar* qkv = a.qkv + l * NC * 3;
+      Scalar* atty = a.atty + l * NC;
+      Scalar* res2 = a.residual2 + l * NC;
+      Scalar* ln2 = a.ln2 + l * NC;
+      Scalar* fch = a.fch + l * NC * 4;
+      Scalar* fchg = a.fch_gelu + l * NC * 4;
+      Bk::layernorm_forward(ln1, a.ln1_mean + l * N, a.ln1_rstd + l * N, x, P_.ln1w + l * C,
+                            P_.ln1b + l * C, N, C);
+      linear_forward(qkv, ln1, N, l, 0, lora_u(l, 0));
+      Bk::attention_forward(atty, a.att + l * att_size(), qkv, B, T, C, NH);
+      linear_forward(a.proj, atty, N, l, 1, lora_u(l, 1));
+      Bk::residual_forward(res2, x, a.proj, NC);
+      Bk::layernorm_forward(ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, res2, P_.ln2w + l * C,
+                            P_.ln2b + l * C, N, C);
+      linear_forward(fch, ln2, N, l, 2, lora_u(l, 2));
+      Bk::gelu_forward(fchg, fch, NC * 4);
+      linear_forward(a.proj, fchg, N, l, 3, lora_u(l, 3));
+      Bk::residual_forward(a.residual3 + l * NC, res2, a.proj, NC);
+    }
+    Bk::layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, a.residual3 + (L - 1) * NC, P_.lnfw,
+                          P_.lnfb, N, C);
+    Bk::matmul_forward(a.logits, a.lnf, P_.lm_head, static_cast<const Scalar*>(nullptr), N, C,
+                       cfg_.vocab_size);
+  }
+
+  // [B, T, V] logits of the last forward (backend memory; host memory for Cpu).
+  const Scalar* logits() const { return A_.logits; }
+
+  // Accumulates parameter gradients given d loss / d logits [B, T, V] of the last forward:
+  // base gradients if the base is trainable, adapter gradients if adapters are active.
+  void backward(const Scalar* dlogits) {
+    GFNLM_CHECK(B_ > 0, "backward() called before forward()");
+    const int B = B_, T = T_, N = B * T, C = cfg_.d_model, L = cfg_.n_layer, NH = cfg_.n_head;
+    const long NC = static_cast<long>(N) * C;
+    auto& a = A_;
+    const bool base = base_trainable_;
+    // head, then the final LayerNorm into the residual-stream gradient dx
+    Bk::matmul_backward(a.dln, base ? G_.lm_head : nullptr, nullptr, dlogits, a.lnf, P_.lm_head, N,
+                        C, cfg_.vocab_size, Scalar(1), false);
+    Bk::fill(a.dx, static_cast<std::size_t>(NC), Scalar(0));
+    Bk::layernorm_backward(a.dx, base ? G_.lnfw : nullptr, base ? G_.lnfb : nullptr, a.dln,
+                           a.residual3 + (L - 1) * NC, P_.lnfw, a.lnf_mean, a.lnf_rstd, N, C);
+    for (int l = L - 1; l >= 0; --l) {
+      const Scalar* x = l == 0 ? a.encoded : a.residual3 + (l - 1) * NC;
+      // dx is d residual3[l]; residual3 = residual2 + mlp(ln2(residual2))
+      linear_backward(a.dfch, a.dx, a.fch_gelu + l * NC * 4, N, l, 3);
+      Bk::gelu_backward(a.dfch, a.fch + l * NC * 4, a.dfch, NC * 4);
+      linear_backward(a.dln, a.dfch, a.ln2 + l * NC, N, l, 2);
+      Bk::layernorm_backward(a.dx, base ? G_.ln2w + l * C : nullptr,
+                             base ? G_.ln2b + l * C : nullptr, a.dln, a.residual2 + l * NC,
+                             P_.ln2w + l * C, a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);
+      // dx is d residual2[l]; residual2 = x + attn(ln1(x))
+      linear_backward(a.datty, a.dx, a.atty + l * NC, N, l, 1);
+      Bk::attention_backward(a.dqkv, a.datt, a.datty, a.qkv + l * NC * 3, a.att + l * att_size(), B,
+                             T, C, NH);
+      linear_backward(a.dln, a.dqkv, a.ln1 + l * NC, N, l, 0);
+      Bk::layernorm_backward(a.dx, base ? G_.ln1w + l * C : nullptr,
+                             base ? G_.ln1b + l * C : nullptr, a.dln, x, P_.ln1w + l * C,
+                             a.ln1_mean + l * N, a.ln1_rstd + l * N, N, C);
+    }
+    if (base) Bk::encoder_backward(G_.wte, G_.wpe, a.dx, Bk::data(tokens_), B, T, C);
+  }
+
+  // Mean cross-entropy of the last forward over positions whose target is >= 0 and whose mask
+  // (nullable, [B, T]) is non-zero. Remembers the positions for backward_cross_entropy().
+  double cross_entropy(const int32_t* targets, const uint8_t* mask = nullptr) {
+    GFNLM_CHECK(B_ > 0, "cross_entropy() called before forward()");
+    const int N = B_ * T_;
+    std::vector<int32_t> idx(targets, targets + N);
+    ce_count_ = 0;
+    for (int i = 0; i < N; ++i) {
+      if (mask && !mask[i]) idx[i] = -1;
+      GFNLM_CHECK(idx[i] < cfg_.vocab_size, "cross_entropy: target {} at index {} >= vocab {}",
+                  idx[i], i, cfg_.vocab_size);
+      if (idx[i] >= 0)
+        ++ce_count_;
+      else
+        idx[i] = -1;
+    }
+    Bk::from_host(Bk::data(targets_), idx.data(), static_cast<std::size_t>(N));
+    Bk::logprob_forward(A_.logp, A_.lse, A_.logits, Bk::data(targets_), N, cfg_.vocab_size, 1);
+    if (ce_count_ == 0) return 0.0;
+    std::vector<Scalar> logp(N);
+    Bk::to_host(logp.data(), A_.logp, static_cast<std::size_t>(N));
+    double sum = 0;
+    for (int i = 0; i < N; ++i)
+      if (idx[i] >= 0) sum -= logp[i];
+    return sum / ce_count_;
+  }
+
+  // Gradient of the last cross_entropy() into the parameters (fills d logits, calls backward).
+  void backward_cross_entropy() {
+    GFNLM_CHECK(B_ > 0, "backward_cross_entropy() called before forward()");
+    const int N = B_ * T_;
+    std::vector<Scalar> dlogp(N, ce_count_ > 0 ? Scalar(-1.0 / ce_count_) : Scalar(0));
+    // dlogp lives in the logp slot: cross_entropy() already consumed it.
+    Bk::from_host(A_.logp, dlogp.data(), static_cast<std::size_t>(N));
+    Bk::logprob_backward(A_.dlogits, A_.logp, A_.logits, A_.lse, Bk::data(targets_), N,
+                         cfg_.vocab_size, 1, false);
+    backward(A_.dlogits);
+  }
+
+  // ---- incremental decoding -----------------------------------------------------------------
+
+  // Appends each token at its row's next position in `cache` (rows may get 0, 1 or several
+  // tokens; tokens of one row are taken in order) and returns their logits [N, V] in the order
+  // given. The span points into the cache's workspace and lives until its next decode.
+  std::span<const Scalar> decode(Cache& cache, std::span<const DecodeToken> tokens) const {
+    GFNLM_CHECK(cache.config().same_shape(cfg_), "decode: the KvCache was made for another model");
+    const int N = static_cast<int>(tokens.size());
+    if (N == 0) return {};
+    std::vector<int32_t> host_tok(N), host_row(N), host_pos;
+    for (int i = 0; i < N; ++i) {
+      GFNLM_CHECK(tokens[i].token >= 0 && tokens[i].token < cfg_.vocab_size,
+                  "decode: token {} at index {} is outside the vocabulary [0, {})", tokens[i].token,
+                  i, cfg_.vocab_size);
+      host_tok[i] = tokens[i].token;
+      host_row[i] = tokens[i].row;
+    }
+    cache.place(tokens.data(), N, host_pos);
+    const int C = cfg_.d_model, NH = cfg_.n_head, T = cfg_.max_seq_len;
+    const long NC = static_cast<long>(N) * C;
+    auto w = cache.workspace(N, lora_ ? lora_->config().rank : 0);
+    Bk::from_host(w.tokens, host_tok.data(), host_tok.size());
+    Bk::from_host(w.rows, host_row.data(), host_row.size());
+    Bk::from_host(w.positions, host_pos.data(), host_pos.size());
+    Bk::encoder_forward_at(w.x, w.tokens, w.positions, P_.wte, P_.wpe, N, C);
+    for (int l = 0; l < cfg_.n_layer; ++l) {
+      Bk::layernorm_forward(w.ln, static_cast<Scalar*>(nullptr), static_cast<Scalar*>(nullptr), w.x,
+                            P_.ln1w + l * C, P_.ln1b + l * C, N, C);
+      linear_forward(w.qkv, w.ln, N, l, 0, w.u);
+      Bk::kv_cache_write(cache.keys(l), cache.values(l), w.qkv, w.rows, w.positions, N, C, T);
+      Bk::attention_decode(w.atty, w.scores, w.qkv, cache.keys(l), cache.values(l), w.rows,
+                           w.positions, N, C, NH, T);
+      linear_forward(w.proj, w.atty, N, l, 1, w.u);
+      Bk::residual_forward(w.x, w.x, w.proj, NC);
+      Bk::layernorm_forward(w.ln, static_cast<Scalar*>(nullptr), static_cast<Scalar*>(nullptr), w.x,
+                            P_.ln2w + l * C, P_.ln2b + l * C, N, C);
+      linear_forward(w.fch, w.ln, N, l, 2, w.u);
+      Bk::gelu_forward(w.fch, w.fch, NC * 4);
+      linear_forward(w.proj, w.fch, N, l, 3, w.u);
+      Bk::residual_forward(w.x, w.x, w.proj, NC);
+    }
+    Bk::layernorm_forward(w.ln, static_cast<Scalar*>(nullptr), static_cast<Scalar*>(nullptr), w.x,
+                          P_.lnfw, P_.lnfb, N, C);
+    Bk::matmul_forward(w.logits, w.ln, P_.lm_head, static_cast<const Scalar*>(nullptr), N, C,
+                       cfg_.vocab_size);
+    return {w.logits, static_cast<std::size_t>(N) * cfg_.vocab_size};
+  }
+
+  Cache make_cache(int rows) const { return Cache(cfg_, rows); }
+
+  // ---- parameters ---------------------------------------------------------------------------
+
+  // The trainable parameters: the base ones if the base is trainable, plus the adapters if any.
+  ParameterList<Scalar> parameters() {
+    ParameterList<Scalar> list;
+    if (base_trainable_) list = base_parameters();
+    if (lora_) {
+      auto more = lora_->parameters();
+      list.insert(list.end(), more.begin(), more.end());
+    }
+    return list;
+  }
+
+  // One view per tensor per layer, named as Hugging Face GPT-2 ("h.0.attn.c_attn.weight").
+  ParameterList<Scalar> base_parameters() {
+    ParameterList<Scalar> list;
+    for (const auto& s : gpt2::param_specs<Scalar>(cfg_))
+      for (int l = 0; l < s.layers; ++l) {
+        const std::string name =
+            s.layers == 1 ? std::string(s.name) : fmt::format(fmt::runtime(s.name), l);
+        list.push_back({name, P_.*(s.member) + l * s.size, G_.*(s.member) + l * s.size, s.size,
+                        s.weight_decay});
+      }
+    return list;
+  }
+
+  ParameterList<Scalar> lora_parameters() {
+    return lora_ ? lora_->parameters() : ParameterList<Scalar>{};
+  }
+
+  void zero_grad() {
+    Bk::fill(Bk::data(grads_), Bk::size(grads_), Scalar(0));
+    if (lora_) lora_->zero_grad();
+  }
+
+  void set_base_trainable(bool trainable) { base_trainable_ = trainable; }
+  bool base_trainable() const { return base_trainable_; }
+
+  // ---- LoRA ---------------------------------------------------------------------------------
+
+  // Adds fresh adapters (replacing any) and freezes the base.
+  void enable_lora(const LoraConfig& lora, Rng& rng) {
+    lora_.emplace(cfg_, lora);
+    lora_->init(rng);
+    base_trainable_ = false;
+    adapters_enabled_ = true;
+    B_ = T_ = 0;  // activations depend on the rank: the next forward re-lays them out
+  }
+  bool has_lora() const { return lora_.has_value(); }
+  const LoraConfig* lora_config() const { return lora_ ? &lora_->config() : nullptr; }
+
+  // Off: forward, backward and decode are exactly the base model (the frozen reward's view).
+  void set_adapters_enabled(bool enabled) { adapters_enabled_ = enabled; }
+  bool adapters_enabled() const { return adapters_enabled_; }
+
+  void save_adapters(std::ostream& os) const {
+    GFNLM_CHECK(lora_.has_value(), "save_adapters: this model has no LoRA adapters");
+    lora_->save(os);
+  }
+  // Replaces the adapters with those in the stream (rank and targets from the stream; layer
+  // count and width must match this model). Freezes the base, as enable_lora does.
+  void load_adapters(std::istream& is) {
+    const LoraConfig c = LoraAdapters<Bk, Scalar>::read_header(is, cfg_);
+    LoraAdapters<Bk, Scalar> fresh(cfg_, c);
+    fresh.read_values(is);
+    lora_.emplace(std::move(fresh));
+    base_trainable_ = false;
+    adapters_enabled_ = true;
+    B_ = T_ = 0;
+  }
+
+  // ---- whole-model checkpoints (base weights; adapters are saved separately) ----------------
+
+  void save(std::ostream& os) const {
+    write_pod<uint64_t>(os, kMagic);
+    write_pod<int32_t>(os, cfg_.vocab_size);
+    write_pod<int32_t>(os, cfg_.max_seq_len);
+    write_pod<int32_t>(os, cfg_.n_layer);
+    write_pod<int32_t>(os, cfg_.n_head);
+    write_pod<int32_t>(os, cfg_.d_model);
+    write_pod<uint8_t>(os, cfg_.tied_head ? 1 : 0);
+    write_pod<double>(os, cfg_.init_std);
+    std::vector<Scalar> host(num_parameters());
+    Bk::to_host(host.data(), Bk::data(params_), host.size());
+    write_array(os, host.data(), host.size());
+  }
+
+  // Reads weights saved by save(); the stream's shape must equal this model's (use
+  // from_stream() to build a model of the stream's shape). Drops any adapters.
+  void load(std::istream& is) {
+    const TransformerConfig c = read_config(is);
+    GFNLM_CHECK(c.same_shape(cfg_),
+                "load: checkpoint is V={} T={} L={} H={} C={} tied={}, model is V={} T={} L={} "
+                "H={} C={} tied={}",
+                c.vocab_size, c.max_seq_len, c.n_layer, c.n_head, c.d_model, c.tied_head,
+                cfg_.vocab_size, cfg_.max_seq_len, cfg_.n_layer, cfg_.n_head, cfg_.d_model,
+                cfg_.tied_head);
+    read_params(is);
+    lora_.reset();
+    base_trainable_ = true;
+    B_ = T_ = 0;
+  }
+
+ private:
+  static constexpr uint64_t kMagic = 0x3146544d4c4e4647ULL;  // "GFNLMTF1"
+
+  explicit Transformer(const TransformerConfig& config) : cfg_(config) {
+    cfg_.validate();
+    const std::size_t n = num_parameters();
+    params_ = Bk::template alloc<Scalar>(n);
+    grads_ = Bk::template alloc<Scalar>(n);
+    repoint();
+  }
+
+  static TransformerConfig read_config(std::istream& is) {
+    GFNLM_CHECK(read_pod<uint64_t>(is, "model.magic") == kMagic,
+                "not a gfnlm transformer checkpoint (bad magic)");
+    TransformerConfig c;
+    c.vocab_size = read_pod<int32_t>(is, "model.vocab_size");
+    c.max_seq_len = read_pod<int32_t>(is, "model.max_seq_len");
+    c.n_layer = read_pod<int32_t>(is, "model.n_layer");
+    c.n_head = read_pod<int32_t>(is, "model.n_head");
+    c.d_model = read_pod<int32_t>(is, "model.d_model");
+    c.tied_head = read_pod<uint8_t>(is, "model.tied_head") != 0;
+    c.init_std = read_pod<double>(is, "model.init_std");
+    c.validate();
+    return c;
+  }
+
+  void read_params(std::istream& is) {
+    std::vector<Scalar> host(num_parameters());
+    read_array(is, host.data(), host.size(), "model.parameters");
+    Bk::from_host(Bk::data(params_), host.data(), host.size());
+  }
+
+  // Activation layout reserves adapter space whenever adapters exist, on or off.
+  int lora_rank_active() const { return lora_ ? lora_->config().rank : 0; }
+  bool adapted(int t) const { return lora_ && adapters_enabled_ && lora_->has(t); }
+  std::size_t att_size() const { return static_cast<std::size_t>(B_) * cfg_.n_head * T_ * T_; }
+  Scalar* lora_u(int l, int t) {
+    return A_.lora_u + (static_cast<std::size_t>(l) * kNumProj + t) * B_ * T_ *
+                           static_cast<std::size_t>(lora_rank_active());
+  }
+
+  // Sizes the activation arena for (B, T) (growing only) and points A_ into it.
+  void prepare(int B, int T) {
+    const int r = lora_rank_active();
+    const std::size_t need = gpt2::point_acts<Scalar>(A_, nullptr, cfg_, B, T, r);
+    if (Bk::size(acts_) < need) acts_ = Bk::template alloc<Scalar>(need);
+    if (Bk::size(tokens_) < static_cast<std::size_t>(B) * T) {
+      tokens_ = Bk::template alloc<int32_t>(static_cast<std::size_t>(B) * T);
+      targets_ = Bk::template alloc<int32_t>(static_cast<std::size_t>(B) * T);
+    }
+    B_ = B;
+    T_ = T;
+    gpt2::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B, T, r);
+  }
+
+  void repoint() {
+    gpt2::point_params<Scalar>(P_, Bk::data(params_), cfg_);
+    gpt2::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
+    if (B_ > 0) gpt2::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B_, T_, lora_rank_active());
+  }
+
+  // Weight, bias and their gradients of projection t in layer l (LoRA's proj order).
+  struct Linear {
+    const Scalar* w;
+    const Scalar* b;
+    Scalar* gw;
+    Scalar* gb;
+    int in, out;
+  };
+  Linear linear(int l, int t) const {
+    const std::size_t C = cfg_.d_model;
+    switch (t) {
+      case 0:
+        return {P_.qkvw + l * 3 * C * C,
+                P_.qkvb + l * 3 * C,
+                G_.qkvw + l * 3 * C * C,
+                G_.qkvb + l * 3 * C,
+                int(C),
+                int(3 * C)};
+      case 1:
+        return {P_.attprojw + l * C * C,
+                P_.attprojb + l * C,
+                G_.attprojw + l * C * C,
+                G_.attprojb + l * C,
+                int(C),
+                int(C)};
+      case 2:
+        return {P_.fcw + l * 4 * C * C,
+                P_.fcb + l * 4 * C,
+                G_.fcw + l * 4 * C * C,
+                G_.fcb + l * 4 * C,
+                int(C),
+                int(4 * C)};
+      default:
+        return {P_.fcprojw + l * 4 * C * C, P_.fcprojb + l * C, G_.fcprojw + l * 4 * C * C,
+                G_.fcprojb + l * C,         int(4 * C),         int(C)};
+    }
+  }
+
+  // out = inp W^T + b (+ scale (inp A^T) B^T, keeping u = inp A^T for backward).
+  void linear_forward(Scalar* out, const Scalar* inp, int N, int l, int t, Scalar* u) const {
+    const Linear p = linear(l, t);
+    Bk::matmul_forward(out, inp, p.w, p.b, N, p.in, p.out, Scalar(1), false);
+    if (!adapted(t)) return;
+    const auto s = lora_->slot(l, t);
+    const int r = lora_->config().rank;
+    Bk::matmul_forward(u, inp, s.a, static_cast<const Scalar*>(nullptr), N, p.in, r, Scalar(1),
+                       false);
+    Bk::matmul_forward(out, u, s.b, static_cast<const Scalar*>(nullptr), N, r, p.out,
+                       lora_->scale(), true);
+  }
+
+  // dinp = d out @ W (+ the adapter path); weight gradients where trainable.
+  void linear_backward(Scalar* dinp, const Scalar* dout, const Scalar* inp, int N, int l, int t) {
+    const Linear p = linear(l, t);
+    const bool base = base_trainable_;
+    Bk::matmul_backward(dinp, base ? p.gw : nullptr, base ? p.gb : nullptr, dout, inp, p.w, N, p.in,
+                        p.out, Scalar(1), false);
+    if (!adapted(t)) return;
+    const auto s = lora_->slot(l, t);
+    const int r = lora_->config().rank;
+    // out += scale u B^T: du = scale dout B, dB += scale dout^T u; then u = inp A^T.
+    Bk::matmul_backward(A_.du, s.gb, nullptr, dout, lora_u(l, t), s.b, N, r, p.out, lora_->scale(),
+                        false);
+    Bk::matmul_backward(dinp, s.ga, nullptr, A_.du, inp, s.a, N, p.in, r, Scalar(1), true);
+  }
+
+  TransformerConfig cfg_;
+  typename Bk::template Buffer<Scalar> params_, grads_, acts_;
+  typename Bk::template Buffer<int32_t> tokens_, targets_;
+  gpt2::ParamTensors<Scalar> P_{}, G_{};
+  gpt2::ActTensors<Scalar> A_{};
+  int B_ = 0, T_ = 0;
+  long ce_count_ = 0;
+  bool base_trainable_ = true;
+  bool adapters_enabled_ = true;
+  std::optional<LoraAdapters<Bk, Scalar>> lora_;
+};
+
+}  // namespace gfnlm

@@ -1,0 +1,5 @@
+# The CPU transformer engine (issue 2): kernels, model, LoRA, decoding, pretraining.
+gfnlm_add_test(test_model
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/test_layers_fd.cpp
+  LABELS model)
