@@ -1,0 +1,1 @@
+gfnlm_add_test(test_lm_policy SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_lm_policy.cpp LABELS policies)
