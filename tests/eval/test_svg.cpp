@@ -180,6 +180,16 @@ TEST_CASE("histograms side by side", "[eval]") {
   CHECK(count(svg, "font-size=\"10.0\"") == 11 * 4);
   gfnlm::write_svg(sample_dir() / "histograms.svg", svg);
 
+  // A few named categories are all labelled (slanted when they do not fit), never thinned.
+  gfnlm::HistogramChart named;
+  named.categories = {"zero", "one", "two", "three or more", "invalid answer"};
+  named.panels = {{"a", {1, 2, 3, 4, 5}}, {"b", {5, 4, 3, 2, 1}}};
+  const std::string named_svg = gfnlm::to_svg(named);
+  CHECK(xml_problem(named_svg).empty());
+  CHECK(count(named_svg, "class=\"bar\"") == 10);
+  CHECK(count(named_svg, ">three or more<") == 2);
+  CHECK(count(named_svg, "rotate(-35.0") == 10);
+
   auto bad = chart;
   bad.panels[1].values.pop_back();
   CHECK_THROWS_AS(gfnlm::to_svg(bad), gfnlm::Error);

@@ -85,17 +85,18 @@ inline std::string to_svg(const GroupedBarChart& chart) {
       const auto& series = chart.series[j];
       const double v = series.values[i], x = start + bar * double(j), y = to_y(v);
       c.rect(x + 1, std::min(y, base), bar - 2, std::abs(base - y), color(j), "bar");
-      double label_y = v >= 0 ? y : y + 12;
+      double end_y = y;  // the end of the bar or of its error bar, where the label goes
       if (!series.errors.empty() && series.errors[i] > 0) {
         const double e = series.errors[i], xm = x + bar / 2;
         const double ya = to_y(v + e), yb = to_y(v - e);
         c.line(xm, ya, xm, yb, "#222222", 1.2);
         c.line(xm - bar / 5, ya, xm + bar / 5, ya, "#222222", 1.2);
         c.line(xm - bar / 5, yb, xm + bar / 5, yb, "#222222", 1.2);
-        label_y = v >= 0 ? ya : yb + 12;
+        end_y = v >= 0 ? ya : yb;
       }
+      const double label_y = v >= 0 ? end_y - 4 : end_y + 13;  // baseline above / below
       if (chart.show_values)
-        c.text(x + bar / 2, label_y - 4, fmt::format("{:.{}f}", v, chart.value_decimals),
+        c.text(x + bar / 2, label_y, fmt::format("{:.{}f}", v, chart.value_decimals),
                {.size = std::min(10.0, bar / 2.6 + 2)});
     }
     c.text(gx + group_w / 2, y1 + 17, chart.groups[i], {.size = 12});

@@ -51,7 +51,25 @@ inline std::string to_svg(const HistogramChart& chart) {
   const double left = 14 + (chart.y_label.empty() ? 0 : 20) + tick_label_width(scale) + 8;
   const bool legend = chart.reference && !chart.reference_label.empty();
   const double top = 14 + (chart.title.empty() ? 0 : 26) + (legend ? 20 : 0) + 22;
-  const double bottom = 24 + (chart.x_label.empty() ? 0 : 22) + 8;
+  // Category labels: many bins (numbers 0..100) are thinned to the smallest stride among 1, 2,
+  // 5, 10, 20, 50, ... that leaves room; a few named bins are all labelled, slanted if need be.
+  const std::size_t k_named = 40;
+  const double slot = pw / double(k);
+  double widest = 0;
+  for (const auto& label : chart.categories) widest = std::max(widest, text_width(label, 10));
+  int stride = chart.label_every;
+  bool slanted = false;
+  if (stride <= 0) {
+    const int need = int(std::ceil((widest + 6) / slot));
+    slanted = need > 1 && k <= k_named;
+    stride = slanted ? 1 : 0;
+    for (int base = 1; stride <= 0; base *= 10)
+      for (int m : {1, 2, 5, 10})
+        if (stride <= 0 && base * m >= need) stride = base * m;
+  }
+  const double slant = 35,
+               label_drop = slanted ? 10 + widest * std::sin(slant * 3.14159265 / 180) : 24;
+  const double bottom = label_drop + (chart.x_label.empty() ? 0 : 22) + 8;
   const double n = double(chart.panels.size());
   const double width = left + n * pw + (n - 1) * gap + 16, height = top + ph + bottom;
   Canvas c(width, height);
@@ -66,19 +84,7 @@ inline std::string to_svg(const HistogramChart& chart) {
   if (!chart.y_label.empty())
     c.text(14 + 10, top + ph / 2, chart.y_label, {.size = 12, .rotate = -90});
   if (!chart.x_label.empty())
-    c.text(left + (width - 16 - left) / 2, top + ph + 24 + 18, chart.x_label, {.size = 12});
-
-  // Category labels: the smallest stride among 1, 2, 5, 10, 20, 50, ... that leaves room.
-  const double slot = pw / double(k);
-  double widest = 0;
-  for (const auto& label : chart.categories) widest = std::max(widest, text_width(label, 10));
-  int stride = chart.label_every;
-  if (stride <= 0) {
-    const int need = int(std::ceil((widest + 6) / slot));
-    for (int base = 1; stride <= 0; base *= 10)
-      for (int m : {1, 2, 5, 10})
-        if (stride <= 0 && base * m >= need) stride = base * m;
-  }
+    c.text(left + (width - 16 - left) / 2, top + ph + label_drop + 18, chart.x_label, {.size = 12});
 
   const double y0 = top, y1 = top + ph;
   auto to_y = [&](double v) { return y1 - std::clamp(scale.fraction(v), 0.0, 1.0) * ph; };
@@ -97,7 +103,11 @@ inline std::string to_svg(const HistogramChart& chart) {
     for (std::size_t i = 0; i < k; i += std::size_t(stride)) {
       const double x = x0 + slot * (double(i) + 0.5);
       c.line(x, y1, x, y1 + 4, "#555555", 1);
-      c.text(x, y1 + 16, chart.categories[i], {.size = 10});
+      if (slanted)
+        c.text(x + 3, y1 + 12, chart.categories[i],
+               {.size = 10, .anchor = Anchor::end, .rotate = -slant});
+      else
+        c.text(x, y1 + 16, chart.categories[i], {.size = 10});
     }
     c.line(x0, y1, x0 + pw, y1, "#555555", 1);
     if (chart.reference)
