@@ -1,0 +1,84 @@
+#include <gfnlm/core/logmath.hpp>
+#include <gfnlm/rewards/lm_likelihood.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+namespace {
+
+gfnlm::TransformerConfig tiny_config() {
+  gfnlm::TransformerConfig c;
+  c.vocab_size = 13;
+  c.max_seq_len = 32;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.d_model = 16;
+  return c;
+}
+
+// log p(tokens[from..] | tokens[..from]) token by token with the KV cache: an independent path.
+double decode_log_prob(gfnlm::Transformer<>& model, const std::vector<int32_t>& tokens, int from) {
+  gfnlm::KvCache<gfnlm::Cpu, float> cache(model.config(), 1);
+  const int V = model.config().vocab_size;
+  double total = 0;
+  for (std::size_t i = 0; i + 1 < tokens.size(); ++i) {
+    const gfnlm::DecodeToken tok{0, tokens[i]};
+    const auto logits = model.decode(cache, std::span<const gfnlm::DecodeToken>(&tok, 1));
+    if (static_cast<int>(i) + 1 < from) continue;
+    std::vector<float> row(logits.begin(), logits.end());
+    const double lse = gfnlm::logsumexp(std::span<const float>(row.data(), V));
+    total += row[tokens[i + 1]] - lse;
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("LM-likelihood prefix rewards equal token-by-token decoding", "[rewards]") {
+  gfnlm::Rng rng(11);
+  gfnlm::Transformer<> model(tiny_config(), rng);
+  model.enable_lora({.rank = 2, .alpha = 4}, rng);
+  for (auto& p : model.lora_parameters())
+    for (std::size_t i = 0; i < p.size; ++i) p.value[i] = 0.3f * static_cast<float>(rng.normal());
+
+  for (bool multi : {false, true}) {
+    gfnlm::LmLikelihoodConfig cfg;
+    cfg.context = {5, 6};
+    cfg.end_tokens = {12};
+    gfnlm::LmQuery q{{1, 2}, multi ? std::vector<int32_t>{7, 8} : std::vector<int32_t>{}};
+    gfnlm::LmLikelihoodReward<> reward(model, cfg);
+    const std::vector<int32_t> actions{3, 4, 9};
+    const std::vector<gfnlm::ContextInsert> ctx{{1, {10, 11}}};
+    std::vector<double> out(4);
+    const gfnlm::RewardRequest<gfnlm::LmQuery> req{&q, actions, ctx, out};
+    reward.prefix_log_rewards_batch(std::span<const gfnlm::RewardRequest<gfnlm::LmQuery>>(&req, 1));
+    REQUIRE(model.adapters_enabled());  // restored
+
+    model.set_adapters_enabled(false);  // the reference scores with the base model too
+    // States: t=0 "D X", t=1 "D X 3 10 11", t=2 "... 4", t=3 "... 9"; then terminal.
+    const std::vector<std::vector<int32_t>> states{{5, 6, 1, 2},
+                                                   {5, 6, 1, 2, 3, 10, 11},
+                                                   {5, 6, 1, 2, 3, 10, 11, 4},
+                                                   {5, 6, 1, 2, 3, 10, 11, 4, 9}};
+    for (int t = 0; t < 4; ++t) {
+      auto seq = states[t];
+      seq.push_back(12);
+      if (multi) seq.insert(seq.end(), {7, 8});
+      const double expected = decode_log_prob(model, seq, 4);
+      INFO("multi " << multi << " t " << t);
+      REQUIRE(out[t] == Approx(expected).epsilon(1e-4));
+    }
+    model.set_adapters_enabled(true);
+  }
+}
+
+TEST_CASE("LM-likelihood reward without terminal tokens is an error", "[rewards]") {
+  gfnlm::Rng rng(2);
+  gfnlm::Transformer<> model(tiny_config(), rng);
+  gfnlm::LmLikelihoodReward<> reward(model, {});
+  const gfnlm::LmQuery q{{1}, {}};
+  const std::vector<int32_t> a{3};
+  REQUIRE_THROWS_WITH(reward(q, a), Catch::Contains("no terminal tokens"));
+}
