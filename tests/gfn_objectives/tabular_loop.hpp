@@ -155,6 +155,7 @@ struct TrainOptions {
   double log_z_lr = 0.1;
   double p_on_policy = 0.5;
   double t_low = 1.0, t_high = 2.0;
+  bool learned_flow = false;  // give the batch log_flow from a per-prefix table, trained too
 };
 
 // Trains policy on target with objective; returns the final KL(target || q).
@@ -164,15 +165,36 @@ double train(TabularPolicy& policy, const TabularTarget& target, Obj& objective,
   AdamW<float> adam(policy.parameters(), {.lr = opt.lr});
   auto own = objective.parameters();
   AdamW<float> own_adam(own, {.lr = opt.log_z_lr});
+  // A learned state flow: one log F per prefix, a stand-in for a flow head.
+  std::vector<float> flow(policy.num_prefixes(), 0.0f), flow_grad(flow.size(), 0.0f);
+  ParameterList<float> flow_params{{"flow", flow.data(), flow_grad.data(), flow.size(), false}};
+  AdamW<float> flow_adam(flow_params, {.lr = opt.lr});
   TrajectoryGrad grad;
   for (int step = 0; step < opt.steps; ++step) {
     auto ro = sample(policy, target, rng, opt.batch, opt.p_on_policy, opt.t_low, opt.t_high);
+    auto& b = ro.batch;
+    std::vector<std::vector<std::size_t>> state_index(static_cast<std::size_t>(b.rows()));
+    if (opt.learned_flow) {
+      b.log_flow = Tensor<float, 2>(b.log_stop.shape(), 0.0f);
+      for (int r = 0; r < b.rows(); ++r)
+        for (int t = 0; t <= b.length[r]; ++t) {
+          std::vector<int32_t> prefix(&b.actions(r, 0), &b.actions(r, 0) + t);
+          state_index[r].push_back(policy.row_index(0, prefix));
+          b.log_flow(r, t) = flow[state_index[r].back()];
+        }
+    }
     zero_grad(policy.parameters());
     zero_grad(own);
-    objective(ro.batch, grad);
+    zero_grad(flow_params);
+    objective(b, grad);
     policy.backward(dlogits(ro, grad, policy.stop_token()));
     adam.step();
     if (!own.empty()) own_adam.step();
+    if (opt.learned_flow) {
+      for (int r = 0; r < b.rows(); ++r)
+        for (int t = 0; t <= b.length[r]; ++t) flow_grad[state_index[r][t]] += grad.log_flow(r, t);
+      flow_adam.step();
+    }
     if (kl_trace && (step + 1) % 100 == 0) kl_trace->push_back(kl_target_q(policy, target));
   }
   return kl_target_q(policy, target);
