@@ -217,7 +217,7 @@ TEST_CASE("an item far below the best is (almost) never replayed", "[gfn_buffer]
   for (const auto* item : buffer.sample(0, 1000, rng)) CHECK(item->log_r == 0.0);
 }
 
-TEST_CASE("save and load round-trip; a truncated stream is a clear error", "[gfn_buffer]") {
+TEST_CASE("save and load round-trip, and a truncated stream is a clear error", "[gfn_buffer]") {
   ReplayBuffer buffer(ReplayBufferConfig{.capacity = 4, .near_duplicate_tolerance = 0.3});
   gfnlm::Rng fill(3);
   for (int i = 0; i < 30; ++i) {
