@@ -1,0 +1,533 @@
+#pragma once
+// Sampler<Policy, Reward, Objective, Buffer>: the amortized sampler a user instantiates (DESIGN
+// user story). It owns everything but the model: the randomness (one gfnlm::Rng, so a resumed run
+// repeats bit-for-bit), the behaviour mixture and the replay buffer (SPEC section 4), the masks
+// and the log-softmax, reward tempering (SPEC section 3), the tool hook (SPEC section 5), the
+// loss (SPEC section 2) and the optimisers. One train_step:
+//   1. per query: choose on-policy / tempered / replay (gfn/exploration.hpp);
+//   2. roll out every fresh row of every query in ONE policy batch (masked, tempered logits),
+//      calling the tool after each action; draw replayed rows from the buffer and rebuild their
+//      tool context by calling the tool again;
+//   3. ask the reward for log R at every prefix of every row in one call (gfn/reward.hpp);
+//      NaN is an error naming the query and tokens; offer the fresh rows to the buffer with their
+//      UNTEMPERED final log R;
+//   4. per query (gradient accumulation): teacher-force the rows through the policy at T = 1,
+//      masked log-softmax -> log q, tempered log R, objective -> d loss / d log q -> d loss /
+//      d logits (scaled by 1 / #queries) -> policy.backward;
+//   5. clip, AdamW on the policy (warm-up schedule) and on the objective's own parameters.
+#include <gfnlm/core/atomic_file.hpp>
+#include <gfnlm/core/error.hpp>
+#include <gfnlm/core/rng.hpp>
+#include <gfnlm/gfn/buffer.hpp>
+#include <gfnlm/gfn/checkpoint.hpp>
+#include <gfnlm/gfn/exploration.hpp>
+#include <gfnlm/gfn/log_partition.hpp>
+#include <gfnlm/gfn/masks.hpp>
+#include <gfnlm/gfn/objectives/modified_subtb.hpp>
+#include <gfnlm/gfn/objectives/objective.hpp>
+#include <gfnlm/gfn/policy.hpp>
+#include <gfnlm/gfn/query_key.hpp>
+#include <gfnlm/gfn/replay_buffer.hpp>
+#include <gfnlm/gfn/reward.hpp>
+#include <gfnlm/gfn/sampler_config.hpp>
+#include <gfnlm/gfn/tool.hpp>
+#include <gfnlm/model/adamw.hpp>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gfnlm {
+
+template <Policy P, class R, Objective O = ModifiedSubTB, Buffer B = ReplayBuffer>
+requires AnyReward<R, typename P::Query>
+class Sampler {
+ public:
+  using Query = typename P::Query;
+  using KeyFunction = std::function<uint64_t(const Query&)>;
+  using ProgressCallback = std::function<void(const StepMetrics&)>;
+
+  Sampler(P& policy, R reward, SamplerConfig config, O objective = O{})
+      : policy_(policy),
+        reward_(std::move(reward)),
+        config_(std::move(config)),
+        objective_(std::move(objective)),
+        buffer_((config_.validate(), config_.buffer)),
+        rng_(config_.seed),
+        mask_(policy.vocab_size(), policy.stop_token(), config_.min_len, config_.allowed_tokens),
+        policy_opt_(policy_.parameters(), config_.optimizer),
+        objective_opt_(objective_.parameters(), AdamWConfig{.lr = config_.objective_lr}) {
+    if constexpr (HasDefaultQueryKey<Query>)
+      key_ = [](const Query& q) { return default_query_key(q); };
+  }
+  // The optimisers point into the objective and the policy: a Sampler stays where it was built.
+  Sampler(const Sampler&) = delete;
+  Sampler& operator=(const Sampler&) = delete;
+
+  // Replay-buffer / checkpoint key of a query (required when Query has no default, query_key.hpp).
+  void set_query_key(KeyFunction key) { key_ = std::move(key); }
+  // Tool hook (gfn/tool.hpp); an empty function = no tool (the default).
+  void set_tool(ToolFunction<Query> tool) { tool_ = std::move(tool); }
+  // Called at the end of every train_step.
+  void set_progress_callback(ProgressCallback callback) { progress_ = std::move(callback); }
+
+  // One optimiser step on config.trajectories_per_query rows for each query (see the top).
+  StepMetrics train_step(std::span<const Query> queries) {
+    GFNLM_CHECK(!queries.empty(), "Sampler::train_step: no queries");
+    const auto start = std::chrono::steady_clock::now();
+    const int num_q = static_cast<int>(queries.size());
+    const int n = config_.trajectories_per_query;
+    const double t_r = config_.reward_temperature(step_);
+    StepMetrics m;
+    m.step = step_;
+    m.reward_temperature = t_r;
+
+    // 1-2. Behaviour per query, then one rollout for all fresh rows, replay for the others.
+    std::vector<uint64_t> keys(num_q);
+    std::vector<BehaviourChoice> choice(num_q);
+    for (int i = 0; i < num_q; ++i) {
+      keys[i] = key_of(queries[i]);
+      choice[i] = choose_behaviour(config_.exploration, rng_, !buffer_.empty(keys[i]));
+    }
+    std::vector<Row> rows(std::size_t(num_q) * n);
+    std::vector<Query> fresh_queries;
+    std::vector<double> fresh_temps;
+    std::vector<Row*> fresh_rows;
+    for (int i = 0; i < num_q; ++i) {
+      Row* block = rows.data() + std::size_t(i) * n;
+      if (choice[i].mode == Behaviour::replay) {
+        const auto items = buffer_.sample(keys[i], n, rng_, t_r);
+        for (int k = 0; k < n; ++k) {
+          const auto& actions = items[k]->actions;
+          block[k].actions.assign(actions.begin(), actions.end());
+          check_replayed(block[k].actions, keys[i]);
+          block[k].stopped = static_cast<int>(block[k].actions.size()) < config_.max_len;
+          block[k].context = replay_tool(tool_, queries[i], block[k].actions);
+          block[k].replayed = true;
+        }
+        m.replayed += n;
+      } else {
+        for (int k = 0; k < n; ++k) {
+          fresh_queries.push_back(queries[i]);
+          fresh_temps.push_back(choice[i].temperature);
+          fresh_rows.push_back(block + k);
+        }
+      }
+    }
+    if (!fresh_rows.empty()) rollout(fresh_queries, fresh_temps, fresh_rows, /*want_log_q=*/false);
+
+    // 3. Every prefix reward of every row in one call.
+    std::vector<RewardRequest<Query>> requests(rows.size());
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      rows[r].log_r.assign(rows[r].actions.size() + 1, 0.0);
+      requests[r] = {&queries[r / n], rows[r].actions, rows[r].context, rows[r].log_r};
+    }
+    compute_prefix_log_rewards<Query>(reward_, requests);
+    double sum_r = 0;
+    int finite_r = 0;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      const int i = static_cast<int>(r / n);
+      check_rewards(rows[r], i, /*final_only=*/false);
+      const double final_r = rows[r].log_r.back();
+      if (std::isfinite(final_r)) sum_r += final_r, ++finite_r;
+      if (!rows[r].replayed && buffer_.add(keys[i], rows[r].actions, final_r)) ++m.new_in_buffer;
+    }
+    m.mean_log_r = finite_r > 0 ? sum_r / finite_r : -std::numeric_limits<double>::infinity();
+
+    // 4. Loss and gradients, one query at a time.
+    zero_grad(policy_opt_params_());
+    zero_grad(objective_.parameters());
+    double log_z_sum = 0, spread_sum = 0;
+    int log_z_count = 0;
+    for (int i = 0; i < num_q; ++i) {
+      std::vector<Query> row_queries(n, queries[i]);
+      build_batch(rows.data() + std::size_t(i) * n, n, query_id_from_key(keys[i]), t_r);
+      policy_.score(std::span<const Query>(row_queries), batch_, state_logits_);
+      fill_log_probs();
+      m.loss += objective_(batch_, grad_) / num_q;
+      backward(1.0 / num_q);
+      policy_.backward(std::as_const(dlogits_));
+      double mean = 0, std = 0;
+      if (batch_log_z(mean, std)) log_z_sum += mean, spread_sum += std, ++log_z_count;
+    }
+    if (log_z_count > 0) {
+      m.log_z = log_z_sum / log_z_count;
+      m.log_z_spread = spread_sum / log_z_count;
+    }
+    for (const auto& p : objective_.parameters())
+      for (std::size_t k = 0; k < p.size; ++k) p.grad[k] /= static_cast<float>(num_q);
+
+    // 5. Optimiser steps.
+    const auto params = policy_opt_params_();
+    m.grad_norm = clip_grad_norm(params, config_.grad_clip);
+    const double lr_scale = config_.lr_schedule(step_);
+    m.lr = config_.optimizer.lr * lr_scale;
+    policy_opt_.step(lr_scale);
+    objective_opt_.step();
+    ++step_;
+
+    m.trajectories = static_cast<int>(rows.size());
+    m.buffer_size = buffer_.total_size();
+    m.step_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    m.samples_per_s = m.step_time_s > 0 ? m.trajectories / m.step_time_s : 0.0;
+    if (progress_) progress_(m);
+    return m;
+  }
+
+  // n samples from q(. | query) with logits / temperature (masks applied; the tool runs).
+  std::vector<Sample> sample(const Query& query, int n, double temperature = 1.0) {
+    GFNLM_CHECK(n >= 0, "Sampler::sample: n = {} must be >= 0", n);
+    GFNLM_CHECK(temperature > 0 && std::isfinite(temperature),
+                "Sampler::sample: temperature {} must be finite and > 0", temperature);
+    std::vector<Row> rows(n);
+    std::vector<Query> row_queries(n, query);
+    std::vector<double> temps(n, temperature);
+    std::vector<Row*> ptrs(n);
+    for (int k = 0; k < n; ++k) ptrs[k] = &rows[k];
+    if (n > 0) rollout(row_queries, temps, ptrs, /*want_log_q=*/true);
+    std::vector<RewardRequest<Query>> requests(n);
+    for (int k = 0; k < n; ++k) {
+      rows[k].log_r.assign(rows[k].actions.size() + 1, 0.0);
+      requests[k] = {&query, rows[k].actions, rows[k].context, rows[k].log_r};
+    }
+    compute_prefix_log_rewards<Query>(reward_, requests, /*final_only=*/true);
+    std::vector<Sample> out(n);
+    for (int k = 0; k < n; ++k) {
+      check_rewards(rows[k], 0, /*final_only=*/true);
+      out[k] = {std::move(rows[k].actions), std::move(rows[k].context), rows[k].log_r.back(),
+                rows[k].log_q, rows[k].stopped};
+    }
+    return out;
+  }
+
+  // log Z of the UNTEMPERED target estimated from n on-policy samples (gfn/log_partition.hpp):
+  // mean and spread of log R - log q; spread 0 means q is exact.
+  LogPartitionEstimate log_partition(const Query& query, int n) {
+    const auto samples = sample(query, n, 1.0);
+    BasicTrajectoryBatch<double> batch;  // rows of length 0 carrying log q as log q(STOP)
+    batch.resize(n, 0);
+    for (int k = 0; k < n; ++k) {
+      batch.log_stop(k, 0) = samples[k].log_q;
+      batch.log_r(k, 0) = samples[k].log_r;
+    }
+    auto est = estimate_log_partition(batch, 1)[0];
+    est.query = query_id_from_key(key_of(query));
+    return est;
+  }
+
+  // Offers known-good sequences to the buffer, scored by the reward (untempered); returns how many
+  // it stored. Each must fit the masks: tokens allowed, no STOP, min_len <= size <= max_len.
+  int seed_buffer(const Query& query, const std::vector<std::vector<int32_t>>& sequences) {
+    const uint64_t key = key_of(query);
+    int stored = 0;
+    for (std::size_t s = 0; s < sequences.size(); ++s) {
+      Row row;
+      row.actions = sequences[s];
+      const int len = static_cast<int>(row.actions.size());
+      GFNLM_CHECK(
+          len >= config_.min_len && len <= config_.max_len,
+          "Sampler::seed_buffer: sequence {} has {} tokens, outside [min_len {}, max_len {}]", s,
+          len, config_.min_len, config_.max_len);
+      for (int32_t token : row.actions)
+        GFNLM_CHECK(token != policy_.stop_token() && mask_.allowed(token),
+                    "Sampler::seed_buffer: sequence {} holds token {} (the stop token or masked)",
+                    s, token);
+      row.context = replay_tool(tool_, query, row.actions);
+      row.log_r.assign(row.actions.size() + 1, 0.0);
+      RewardRequest<Query> request{&query, row.actions, row.context, row.log_r};
+      compute_prefix_log_rewards<Query>(reward_, std::span<const RewardRequest<Query>>(&request, 1),
+                                        /*final_only=*/true);
+      check_rewards(row, 0, /*final_only=*/true);
+      if (buffer_.add(key, row.actions, row.log_r.back())) ++stored;
+    }
+    return stored;
+  }
+
+  // Checkpoint (gfn/checkpoint.hpp), written atomically.
+  void save(const std::filesystem::path& path) const {
+    write_file_atomically(path, [&](std::ostream& os) {
+      checkpoint::write_header(os);
+      write_pod<int32_t>(os, step_);
+      const auto state = rng_.state();
+      for (uint64_t word : state) write_pod<uint64_t>(os, word);
+      checkpoint::write_section(os, "policy.parameters");
+      checkpoint::write_parameters(os, policy_.parameters());
+      checkpoint::write_section(os, "policy.optimizer");
+      policy_opt_.save(os);
+      checkpoint::write_section(os, "objective.parameters");
+      checkpoint::write_parameters(os, const_cast<O&>(objective_).parameters());
+      checkpoint::write_section(os, "objective.optimizer");
+      objective_opt_.save(os);
+      checkpoint::write_section(os, "buffer");
+      buffer_.save(os);
+      checkpoint::write_section(os, "end");
+    });
+  }
+
+  // Restores a checkpoint written by save() into a sampler built with the same policy shape and
+  // objective. Everything is validated before anything changes.
+  void load(const std::filesystem::path& path) {
+    std::ifstream is(path, std::ios::binary);
+    GFNLM_CHECK(is.good(), "cannot open sampler checkpoint '{}'", path.string());
+    const std::string name = path.string();
+    try {
+      checkpoint::read_header(is, name);
+      const int step = read_pod<int32_t>(is, "step");
+      GFNLM_CHECK(step >= 0, "step {} is negative", step);
+      Rng::State state;
+      for (auto& word : state) word = read_pod<uint64_t>(is, "rng state");
+      const auto policy_params = policy_.parameters();
+      const auto objective_params = objective_.parameters();
+      checkpoint::read_section(is, "policy.parameters");
+      const auto policy_values = checkpoint::read_parameters(is, policy_params, "policy");
+      checkpoint::read_section(is, "policy.optimizer");
+      auto policy_opt = policy_opt_;
+      policy_opt.load(is);
+      checkpoint::read_section(is, "objective.parameters");
+      const auto objective_values = checkpoint::read_parameters(is, objective_params, "objective");
+      checkpoint::read_section(is, "objective.optimizer");
+      auto objective_opt = objective_opt_;
+      objective_opt.load(is);
+      checkpoint::read_section(is, "buffer");
+      B buffer(config_.buffer);
+      buffer.load(is);
+      checkpoint::read_section(is, "end");
+      // All read: commit.
+      checkpoint::commit_parameters(policy_params, policy_values);
+      checkpoint::commit_parameters(objective_params, objective_values);
+      policy_opt_ = std::move(policy_opt);
+      objective_opt_ = std::move(objective_opt);
+      buffer_ = std::move(buffer);
+      step_ = step;
+      rng_.set_state(state);
+    } catch (const Error& e) {
+      fail("loading sampler checkpoint '{}': {}", name, e.what());
+    }
+  }
+
+  int step() const { return step_; }
+  double reward_temperature() const { return config_.reward_temperature(step_); }
+  const SamplerConfig& config() const { return config_; }
+  P& policy() { return policy_; }
+  R& reward() { return reward_; }
+  O& objective() { return objective_; }
+  B& buffer() { return buffer_; }
+  const B& buffer() const { return buffer_; }
+  const LogitMask& mask() const { return mask_; }
+  // The last per-query batch train_step built (for inspection and tests).
+  const TrajectoryBatch& last_batch() const { return batch_; }
+
+ private:
+  struct Row {
+    std::vector<int32_t> actions;
+    std::vector<ContextInsert> context;
+    std::vector<double> log_r;  // untempered, per prefix
+    bool stopped = true;
+    bool replayed = false;
+    double log_q = 0;  // filled by rollout when asked
+  };
+
+  ParameterList<float> policy_opt_params_() { return policy_.parameters(); }
+
+  uint64_t key_of(const Query& q) const {
+    GFNLM_CHECK(static_cast<bool>(key_),
+                "Sampler: this Query type has no default key; call set_query_key() first");
+    return key_(q);
+  }
+
+  void check_replayed(const std::vector<int32_t>& actions, uint64_t key) const {
+    GFNLM_CHECK(static_cast<int>(actions.size()) <= config_.max_len &&
+                    static_cast<int>(actions.size()) >= config_.min_len,
+                "Sampler: a replayed trajectory for query key {} has {} actions, outside [min_len "
+                "{}, max_len {}]",
+                key, actions.size(), config_.min_len, config_.max_len);
+  }
+
+  // NaN (and +inf) rewards are errors naming the query and the sequence (SPEC section 3).
+  void check_rewards(const Row& row, int query_index, bool final_only) const {
+    const std::size_t first = final_only ? row.actions.size() : 0;
+    for (std::size_t t = first; t < row.log_r.size(); ++t) {
+      const double v = row.log_r[t];
+      if (std::isnan(v) || v == std::numeric_limits<double>::infinity())
+        fail("reward returned log R = {} for query {} at prefix length {} of tokens [{}]", v,
+             query_index, t, fmt::join(row.actions, ", "));
+    }
+  }
+
+  // Samples rows[k] from q(. | queries[k]) with logits / temps[k]; masks on both.
+  void rollout(std::span<const Query> queries, std::span<const double> temps, std::span<Row*> rows,
+               bool want_log_q) {
+    const int n = static_cast<int>(rows.size());
+    const int vocab = policy_.vocab_size();
+    const int32_t stop = policy_.stop_token();
+    policy_.start_rollout(queries);
+    std::vector<float> logits(std::size_t(n) * vocab);
+    std::vector<double> log_probs(vocab), weights(vocab);
+    std::vector<int32_t> tokens(n);
+    std::vector<char> active(n, 1);
+    int remaining = n;
+    for (int t = 0; remaining > 0; ++t) {
+      if (t == config_.max_len) {  // max length: stopped there with q(STOP) = 1
+        for (int k = 0; k < n; ++k)
+          if (active[k]) rows[k]->stopped = false;
+        break;
+      }
+      policy_.next_logits(std::span<float>(logits));
+      int advanced = 0;
+      for (int k = 0; k < n; ++k) {
+        tokens[k] = -1;
+        if (!active[k]) continue;
+        const std::span<float> row(logits.data() + std::size_t(k) * vocab, vocab);
+        mask_.apply(row, t);
+        masked_log_softmax(row, log_probs);
+        // Behaviour: softmax(logits / T) from the T = 1 log-probs (the mask carries over).
+        const double inv_t = 1.0 / temps[k];
+        double hi = neg_inf<double>;
+        for (int v = 0; v < vocab; ++v) hi = std::max(hi, log_probs[v] * inv_t);
+        for (int v = 0; v < vocab; ++v) weights[v] = std::exp(log_probs[v] * inv_t - hi);
+        const int32_t choice = rng_.categorical(std::span<const double>(weights));
+        if (want_log_q) rows[k]->log_q += log_probs[choice];
+        if (choice == stop) {
+          active[k] = 0;
+          --remaining;
+          continue;
+        }
+        tokens[k] = choice;
+        rows[k]->actions.push_back(choice);
+        ++advanced;
+      }
+      if (advanced == 0) continue;
+      policy_.advance(std::span<const int32_t>(tokens));
+      if (!tool_) continue;
+      for (int k = 0; k < n; ++k) {
+        if (tokens[k] < 0) continue;
+        auto inserted = tool_(queries[k], rows[k]->actions);
+        if (inserted.empty()) continue;
+        policy_.append_context(k, std::span<const int32_t>(inserted));
+        rows[k]->context.push_back(
+            {static_cast<int>(rows[k]->actions.size()), std::move(inserted)});
+      }
+    }
+  }
+
+  // batch_ <- n rows of one query, tempered log R (SPEC section 3) with the min-length penalty.
+  void build_batch(const Row* rows, int n, int query_id, double t_r) {
+    int len = 1;
+    for (int k = 0; k < n; ++k) len = std::max(len, static_cast<int>(rows[k].actions.size()));
+    batch_.resize(n, len);
+    for (int k = 0; k < n; ++k) {
+      const auto& row = rows[k];
+      const int e = static_cast<int>(row.actions.size());
+      for (int t = 0; t < e; ++t) batch_.actions(k, t) = row.actions[t];
+      batch_.length[k] = e;
+      batch_.stopped[k] = row.stopped;
+      batch_.query[k] = query_id;
+      batch_.context[k] = row.context;
+      for (int t = 0; t <= len; ++t) {
+        double v = neg_inf<double>;  // past the row: never read
+        if (t <= e) v = t < config_.min_len ? config_.min_len_penalty : row.log_r[t] / t_r;
+        batch_.log_r(k, t) = static_cast<float>(v);
+      }
+    }
+  }
+
+  // log_pf / log_stop of batch_ from the teacher-forced logits (T = 1, masks applied).
+  void fill_log_probs() {
+    const int n = batch_.rows(), len = batch_.max_len(), vocab = policy_.vocab_size();
+    const int32_t stop = policy_.stop_token();
+    GFNLM_CHECK(state_logits_.shape()[0] == std::size_t(n) &&
+                    state_logits_.shape()[1] == std::size_t(len + 1) &&
+                    state_logits_.shape()[2] == std::size_t(vocab),
+                "Policy::score returned logits of shape [{}, {}, {}], expected [{}, {}, {}]",
+                state_logits_.shape()[0], state_logits_.shape()[1], state_logits_.shape()[2], n,
+                len + 1, vocab);
+    log_probs_.resize(std::size_t(n) * (len + 1) * vocab);
+    std::vector<float> row(vocab);
+    for (int b = 0; b < n; ++b) {
+      for (int t = 0; t <= batch_.length[b]; ++t) {
+        const float* src = &state_logits_(b, t, 0);
+        std::copy(src, src + vocab, row.begin());
+        mask_.apply(row, t);
+        const std::span<double> lp(log_probs_.data() + (std::size_t(b) * (len + 1) + t) * vocab,
+                                   vocab);
+        masked_log_softmax(row, lp);
+        if (t < batch_.length[b])
+          batch_.log_pf(b, t) = static_cast<float>(lp[batch_.actions(b, t)]);
+        batch_.log_stop(b, t) = static_cast<float>(lp[stop]);
+      }
+    }
+  }
+
+  // dlogits_ <- scale x d loss / d logits from grad_ (gfn/masks.hpp).
+  void backward(double scale) {
+    const int n = batch_.rows(), len = batch_.max_len(), vocab = policy_.vocab_size();
+    const int32_t stop = policy_.stop_token();
+    dlogits_ = Tensor<float, 3>({std::size_t(n), std::size_t(len + 1), std::size_t(vocab)}, 0.0f);
+    for (int b = 0; b < n; ++b) {
+      const int e = batch_.length[b];
+      for (int t = 0; t <= e; ++t) {
+        const std::span<const double> lp(
+            log_probs_.data() + (std::size_t(b) * (len + 1) + t) * vocab, vocab);
+        const int32_t action = t < e ? batch_.actions(b, t) : -1;
+        const double g_pf = t < e ? scale * grad_.log_pf(b, t) : 0.0;
+        const double g_stop = (t < e || batch_.stopped[b]) ? scale * grad_.log_stop(b, t) : 0.0;
+        masked_log_softmax_backward(lp, action, g_pf, stop, g_stop,
+                                    std::span<float>(&dlogits_(b, t, 0), vocab));
+      }
+    }
+  }
+
+  // Mean and std over the rows of batch_ of (tempered log R - log q), the quantity
+  // estimate_log_partition reports; false when no row has a finite reward.
+  bool batch_log_z(double& mean, double& std) const {
+    std::vector<double> x;
+    for (int b = 0; b < batch_.rows(); ++b) {
+      const int e = batch_.length[b];
+      const double log_r = batch_.log_r(b, e);
+      if (!std::isfinite(log_r)) continue;
+      double log_q = batch_.stopped[b] ? double(batch_.log_stop(b, e)) : 0.0;
+      for (int t = 0; t < e; ++t) log_q += batch_.log_pf(b, t);
+      x.push_back(log_r - log_q);
+    }
+    if (x.empty()) return false;
+    mean = 0;
+    for (double v : x) mean += v;
+    mean /= double(x.size());
+    double sq = 0;
+    for (double v : x) sq += (v - mean) * (v - mean);
+    std = x.size() > 1 ? std::sqrt(sq / double(x.size() - 1)) : 0.0;
+    return true;
+  }
+
+  P& policy_;
+  R reward_;
+  SamplerConfig config_;
+  O objective_;
+  B buffer_;
+  Rng rng_;
+  LogitMask mask_;
+  AdamW<float> policy_opt_;
+  AdamW<float> objective_opt_;
+  int step_ = 0;
+  KeyFunction key_;
+  ToolFunction<Query> tool_;
+  ProgressCallback progress_;
+  // Scratch reused across steps.
+  TrajectoryBatch batch_;
+  TrajectoryGrad grad_;
+  Tensor<float, 3> state_logits_, dlogits_;
+  std::vector<double> log_probs_;
+};
+
+}  // namespace gfnlm
