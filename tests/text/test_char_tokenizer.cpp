@@ -89,3 +89,21 @@ TEST_CASE("CharTokenizer: save and load", "[text][char]") {
   CHECK_THROWS_WITH(CharTokenizer::load(dup, "f.txt"), Catch::Contains("twice"));
   CHECK_THROWS(CharTokenizer::load(std::filesystem::path("/nonexistent/tok.txt")));
 }
+
+#include <gfnlm/text/byte_tokenizer.hpp>
+
+TEST_CASE("ByteTokenizer: every byte string round-trips; specials after 255", "[text][byte]") {
+  const gfnlm::ByteTokenizer tok({"<eos>", "<e>"});
+  CHECK(tok.vocab_size() == 258);
+  CHECK(tok.eos_id() == 256);
+  CHECK(tok.bos_id() == -1);
+  CHECK(tok.encode("A\xff") == std::vector<int32_t>{65, 255});
+  CHECK(tok.encode("a<eos><e><x") == std::vector<int32_t>{97, 256, 257, '<', 'x'});
+  std::string all;
+  for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
+  CHECK(tok.decode(tok.encode(all)) == all);
+  CHECK(tok.token_text(257) == "<e>");
+  const std::vector<int32_t> bad{258};
+  CHECK_THROWS_WITH(tok.decode(bad), Catch::Contains("token id 258 out of range"));
+  CHECK_THROWS_WITH(gfnlm::ByteTokenizer({"x", "x"}), Catch::Contains("twice"));
+}

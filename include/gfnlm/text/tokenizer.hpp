@@ -15,8 +15,9 @@ namespace gfnlm {
 //   encode(text)   -> token ids; throws gfnlm::Error for text the vocabulary cannot express.
 //                     Adds no BOS/EOS by itself: callers prepend bos_id() where a model wants it.
 //   decode(ids)    -> the text the ids stand for; throws gfnlm::Error for an id out of range.
-//   token_text(id) -> the bytes of one token (what decode({id}) would give), used to build
-//                     masks such as "tokens that are digits".
+//   token_text(id) -> the bytes one token stands for, used to build masks such as "tokens
+//                     that are digits" (decode may differ at the edges: the llama2.c tokenizer
+//                     drops BOS/EOS and the dummy leading space).
 //   vocab_size()   -> number of ids; every id is in [0, vocab_size()).
 //   bos_id(), eos_id() -> special ids, or -1 where the vocabulary has none.
 template <class T>
