@@ -2,8 +2,9 @@
 // Finite differences in double precision for the gradient checks (issue 2, acceptance 1).
 // Five-point central stencil (truncation O(h^4)) with h = 5e-4, so rounding noise in the loss
 // (about 1e-16 |L| / h) stays near 1e-12 to 1e-11. Relative error per element:
-// |analytic - numeric| / max(|analytic|, |numeric|, floor), floor = 1e-6; the floor keeps elements
-// whose true gradient is (nearly) zero from dividing rounding noise by zero.
+// |analytic - numeric| / max(|analytic|, |numeric|, 1e-5). The floor keeps elements whose true
+// gradient is zero (unused positions, tokens absent from the batch) from dividing the stencil's
+// rounding noise (~1e-12) by zero: below 1e-5 an element must agree to 1e-11 absolute.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -13,7 +14,7 @@
 namespace gfnlm::test {
 
 inline double rel_err(double a, double n) {
-  return std::abs(a - n) / std::max({std::abs(a), std::abs(n), 1e-6});
+  return std::abs(a - n) / std::max({std::abs(a), std::abs(n), 1e-5});
 }
 
 // Perturbs x[0..n) one element at a time; loss() recomputes the scalar loss from scratch.
@@ -29,7 +30,8 @@ inline double fd_max_rel_err(double* x, const double* grad, std::size_t n,
     };
     const double numeric = (at(-2 * h) - 8 * at(-h) + 8 * at(h) - at(2 * h)) / (12 * h);
     x[i] = saved;
-    worst = std::max(worst, rel_err(grad[i], numeric));
+    const double e = rel_err(grad[i], numeric);
+    worst = std::max(worst, e);
   }
   return worst;
 }

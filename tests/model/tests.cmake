@@ -2,4 +2,6 @@
 gfnlm_add_test(test_model
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/test_layers_fd.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/test_transformer_fd.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/test_gpt2_fixture.cpp
   LABELS model)

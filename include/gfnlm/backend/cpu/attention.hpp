@@ -25,7 +25,7 @@ struct AttentionKernels {
   static void attention_forward(S* out, S* att, const S* qkv, int B, int T, int C, int NH) {
     const int hs = C / NH;
     const S scale = S(1) / std::sqrt(static_cast<S>(hs));
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (worth_threads(B, NH, T, T, hs))
     for (int b = 0; b < B; ++b)
       for (int h = 0; h < NH; ++h) {
         const S* base = qkv + static_cast<long>(b) * T * 3 * C + h * hs;
@@ -46,7 +46,7 @@ struct AttentionKernels {
                                  int T, int C, int NH) {
     const int hs = C / NH;
     const S scale = S(1) / std::sqrt(static_cast<S>(hs));
-#pragma omp parallel for collapse(2) schedule(static)
+#pragma omp parallel for collapse(2) schedule(static) if (worth_threads(B, NH, T, T, hs))
     for (int b = 0; b < B; ++b)
       for (int h = 0; h < NH; ++h) {
         const long off = static_cast<long>(b) * T * 3 * C + h * hs;
@@ -94,7 +94,7 @@ struct AttentionKernels {
                                int max_t) {
     const int hs = C / NH;
     const S scale = S(1) / std::sqrt(static_cast<S>(hs));
-#pragma omp parallel for collapse(2) schedule(static) if (N * NH > 8)
+#pragma omp parallel for collapse(2) schedule(static) if (worth_threads(N, NH, max_t, 1, hs))
     for (int n = 0; n < N; ++n)
       for (int h = 0; h < NH; ++h) {
         const int len = positions[n] + 1;
@@ -114,6 +114,11 @@ struct AttentionKernels {
   }
 
  private:
+  // Threads cost a fork/join per call; below ~1e5 multiply-adds one thread is faster.
+  static bool worth_threads(long a, long b, long c, long d, long e) {
+    return a * b * c * d * e > 100000;
+  }
+
   // In-place softmax over x[0..len), zero over x[len..width).
   template <class S>
   static void softmax_prefix(S* x, int len, int width) {
