@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""Writes small seed inputs for the fuzz targets into OUT/<target>/ (run before fuzzing):
+    /usr/bin/python3 tests/fuzz/make_seeds.py build/fuzz/corpus
+Seeds are valid files of each format, so the fuzzer starts from inputs that reach deep code."""
+import json
+import os
+import struct
+import sys
+
+out = sys.argv[1] if len(sys.argv) > 1 else "corpus"
+root = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(target, name, data):
+    os.makedirs(os.path.join(out, target), exist_ok=True)
+    with open(os.path.join(out, target, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+# llama2.c tokenizer: <unk> <s> </s>, byte tokens, a few merges.
+def llama2c_tok(pieces):
+    b = struct.pack("<i", max(len(p.encode()) for p, _ in pieces))
+    for p, s in pieces:
+        e = p.encode()
+        b += struct.pack("<fi", s, len(e)) + e
+    return b
+
+
+base = [("<unk>", 0), ("\n<s>\n", 0), ("\n</s>\n", 0)]
+put("fuzz_llama2c_tokenizer", "small", llama2c_tok(base + [(f"<0x{b:02X}>", 0) for b in range(0, 256, 17)]
+                                                 + [(" ", -9), ("a", -9), ("b", -9), ("ab", -1), (" a", -2)]))
+put("fuzz_llama2c_tokenizer", "tiny", llama2c_tok(base + [(" ", 0), ("O", 0), ("n", 0), ("On", 1)]))
+real = os.path.join(root, "../../../shared/models/aidreams260K/tok512.bin")
+if os.path.exists(real):
+    put("fuzz_llama2c_tokenizer", "tok512", open(real, "rb").read())
+
+
+# GPT-2 byte alphabet (bytes_to_unicode).
+def byte_alphabet():
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return {b: chr(c) for b, c in zip(bs, cs)}
+
+
+alpha = byte_alphabet()
+vocab = {alpha[b]: b for b in range(256)}
+pairs = [("h", "e"), ("l", "l"), ("he", "ll"), ("hell", "o"), ("Ġ", "h"), ("Ġh", "e"),
+         ("Ġhe", "ll"), ("Ġhell", "o")]
+for a, b in pairs:
+    vocab.setdefault(a + b, len(vocab))
+vocab["<|endoftext|>"] = len(vocab)
+merges = "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in pairs)
+put("fuzz_gpt2_vocab", "small", json.dumps(vocab, ensure_ascii=False) + "\0" + merges)
+put("fuzz_gpt2_vocab", "tiny", '{"a": 0}\0a a\n')
+
+fixture = os.path.join(root, "../reference/gpt2_bpe/expected.json")
+for i, item in enumerate(json.load(open(fixture))):
+    if item["text"]:
+        put("fuzz_gpt2_encode", f"text{i:03d}", item["text"])
+
+# safetensors: the committed fixtures.
+st = os.path.join(root, "../reference/safetensors")
+put("fuzz_safetensors", "mixed", open(os.path.join(st, "mixed.safetensors"), "rb").read())
+for f in sorted(os.listdir(os.path.join(st, "sharded"))):
+    if f.endswith(".safetensors"):
+        put("fuzz_safetensors", f, open(os.path.join(st, "sharded", f), "rb").read())
+put("fuzz_safetensors", "empty", struct.pack("<Q", 2) + b"{}")
+
+
+# llama2.c checkpoints: tiny models in both layouts, tied and untied.
+def llama2c_model(version, shared, dim=4, hidden=6, layers=1, heads=2, kv=1, vocab=5, seq=3):
+    head = dim // heads
+    kvd = head * kv
+    b = b""
+    if version == 1:
+        b += struct.pack("<Ii", 0x616B3432, 1)
+    b += struct.pack("<7i", dim, hidden, layers, heads, kv,
+                     vocab if (version == 1 or shared) else -vocab, seq)
+    if version == 1:
+        b += struct.pack("<B", int(shared))
+        b += b"\0" * (256 - len(b))
+    n = (vocab * dim + layers * (2 * dim + 2 * dim * dim + 2 * kvd * dim + 3 * hidden * dim) + dim)
+    if version == 0:
+        n += seq * head
+    if not shared:
+        n += vocab * dim
+    return b + struct.pack(f"<{n}f", *[0.01 * i for i in range(n)])
+
+
+for v in (0, 1):
+    for shared in (True, False):
+        put("fuzz_llama2c_checkpoint", f"v{v}_{'tied' if shared else 'untied'}", llama2c_model(v, shared))

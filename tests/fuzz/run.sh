@@ -1,0 +1,29 @@
+#!/bin/bash
+# Builds the libFuzzer targets with clang and runs each for SECONDS (default 30), starting from
+# generated seeds; exits non-zero on the first crash or sanitizer report.
+#   tests/fuzz/run.sh [SECONDS] [BUILD_DIR]
+# CI runs it briefly; run it with 600 for the issue's 10-minute campaign per loader.
+set -euo pipefail
+seconds=${1:-30}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${2:-$root/build/fuzz}
+cmake -S "$root/tests/fuzz" -B "$build" -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+cmake --build "$build" -j"$(nproc)"
+/usr/bin/python3 "$root/tests/fuzz/make_seeds.py" "$build/corpus"
+for target in fuzz_safetensors fuzz_llama2c_checkpoint fuzz_llama2c_tokenizer fuzz_gpt2_vocab \
+  fuzz_gpt2_encode; do
+  mkdir -p "$build/corpus/$target" "$build/artifacts/$target"
+  echo "== $target ($seconds s)"
+  log="$build/$target.log"
+  status=0
+  "$build/$target" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$build/artifacts/$target/" "$build/corpus/$target" > "$log" 2>&1 || status=$?
+  grep -E "^(Done|stat::number_of_executed_units)" "$log" || true
+  if [ "$status" -ne 0 ]; then
+    tail -n 60 "$log"
+    echo "$target failed (exit $status); the input is in $build/artifacts/$target/"
+    exit 1
+  fi
+  echo "corpus: $(ls "$build/corpus/$target" | wc -l) files"
+done
