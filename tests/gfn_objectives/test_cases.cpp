@@ -102,7 +102,7 @@ TEST_CASE("a max-length row counts as stopped with log q(STOP) = 0", "[gfn_objec
   REQUIRE(tb(b, g) == Approx(3.0 * 3.0));  // log Z 0, log_pf -3, no STOP factor, +6
 }
 
-TEST_CASE("-inf rewards are clamped, masked STOPs are not end points, NaN is an error",
+TEST_CASE("zero rewards (-inf) are clamped, masked STOPs are not end points, NaN is an error",
           "[gfn_objectives]") {
   Rng rng(11);
   auto b = test::random_batch(rng, 6, 5, true, 2);
