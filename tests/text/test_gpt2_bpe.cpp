@@ -89,6 +89,13 @@ TEST_CASE("Gpt2Bpe: merges on a synthetic vocabulary", "[text][gpt2]") {
   const auto bytes = std::string("\x00\xff\n\t z\xc3\xa9", 8);
   CHECK(tok.decode(tok.encode(bytes)) == bytes);
   CHECK(tok.token_text(tok.token_id("\n")) == "\n");
+  // The same files under Hugging Face's names, found by from_directory.
+  const auto dir = fs::temp_directory_path() / "gfnlm_test_gpt2_hf";
+  fs::create_directories(dir);
+  std::ofstream(dir / "vocab.json") << vocab;
+  std::ofstream(dir / "merges.txt") << "#version: 0.2\nl o\nĠ lo\nlo w\nĠlo w\n";
+  CHECK(Gpt2Bpe::from_directory(dir).encode("low low") == tok.encode("low low"));
+  fs::remove_all(dir);
   const std::vector<int32_t> bad{261};
   CHECK_THROWS_WITH(tok.decode(bad), Catch::Contains("token id 261 out of range"));
 }
