@@ -66,9 +66,10 @@ TEST_CASE("TB, SubTB, DB and ModifiedDB on a one-row batch, by hand", "[gfn_obje
   REQUIRE(g.log_pf(0, 1) == Approx(9.0));
   REQUIRE(g.log_stop(0, 2) == Approx(9.0));
   REQUIRE(g.log_stop(0, 0) == 0.0);
-  // ModifiedDB: mean of delta^2 over the row.
+  // ModifiedDB: mean of delta^2 over the row's transitions, the STOP one (delta 0) included.
   ModifiedDB mdb;
-  REQUIRE(mdb(b, g) == Approx((d0 * d0 + d1 * d1) / 2));
+  REQUIRE(mdb(b, g) == Approx((d0 * d0 + d1 * d1) / 3));
+  REQUIRE(g.log_pf(0, 0) == Approx(2 * d0 / 3));
   // DB, stop identity: two deltas plus the STOP term, identically 0; mean over 3 terms.
   DetailedBalance db;
   REQUIRE(db(b, g) == Approx((d0 * d0 + d1 * d1) / 3));
@@ -98,6 +99,10 @@ TEST_CASE("a max-length row counts as stopped with log q(STOP) = 0", "[gfn_objec
   const double e0 = d0, e1 = d1 + 0.5;  // log F(s_2) = log R_2 - 0 = -6
   REQUIRE(obj(b, g) == Approx((e0 * e0 + e1 * e1 + (e0 + e1) * (e0 + e1)) / 3));
   REQUIRE(g.log_stop(0, 2) == 0.0);
+  REQUIRE(ModifiedDB{}(b, g) == Approx((e0 * e0 + e1 * e1) / 2));  // no STOP transition
+  // No STOP transition to include for a row that never stopped.
+  ModifiedSubTB with_stop({.include_stop_transition = true});
+  REQUIRE(with_stop(b, g) == Approx((e0 * e0 + e1 * e1 + (e0 + e1) * (e0 + e1)) / 3));
   TrajectoryBalance tb;
   REQUIRE(tb(b, g) == Approx(3.0 * 3.0));  // log Z 0, log_pf -3, no STOP factor, +6
 }

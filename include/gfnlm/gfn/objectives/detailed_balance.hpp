@@ -7,10 +7,13 @@
 //   one mean over every transition of the batch, log F(s_e STOP) = log R(s_e STOP). With the
 //   stop-flow identity the STOP term is identically zero (it still counts in the mean).
 //
-// ModifiedDB: the reference code's modified_db, stop-flow identity, STOP transition excluded:
+// ModifiedDB: the reference code's modified_db (stop-flow identity):
 //     delta_t = log R_t + log q(z_t+1|s_t) + log q(STOP|s_t+1) - log R_t+1 - log q(STOP|s_t)
-//     L = mean over rows of (mean_{t<e} delta_t^2),
-//   rows without a valid term (no action taken) are left out of the outer mean.
+//     L = mean over rows of sum_{t<e} delta_t^2 / (e + [row stopped]).
+//   As in the reference trainer (which masks only what follows the first STOP), a stopped row's
+//   STOP transition is one of its terms, with delta exactly 0, so it counts in the row's mean;
+//   a max-length row has no STOP transition. A stopped row with no action contributes 0 to the
+//   outer mean; rows with no term at all (length 0, not stopped) are left out of it.
 #include <gfnlm/gfn/objectives/flow_potentials.hpp>
 
 #include <vector>
@@ -79,6 +82,7 @@ class ModifiedDB {
     for (int b = 0; b < batch.rows(); ++b) {
       detail::flow_potentials(rows, b, FlowSource::stop_identity, /*terminal=*/false, c, valid);
       detail::pairwise_balance(c, valid, w, 1, sums[b], counts[b], dcs[b]);
+      if (rows.stopped(b)) counts[b] += 1;  // the STOP transition, delta = 0
       if (counts[b] > 0) ++used;
     }
     if (used == 0) return 0.0;

@@ -13,10 +13,12 @@
 // States where STOP was masked (log q(STOP) = -inf) are not end points (see objective.hpp).
 //
 // include_stop_transition (default false, as in the paper): the reference code's other
-// convention appends the STOP transition s_e -> (s_e STOP) with delta = 0 by the stop-flow
-// identity (F(s_e STOP) = R(s_e STOP)). Sub-trajectories ending with it are then counted too:
-// the one-step STOP term only adds to the normaliser, and a term i -> STOP repeats the residual
-// of i -> s_e with weight lambda^(e-i).
+// convention (its arithmetic / infilling trainer masks only what follows the first STOP) keeps
+// the STOP transition s_e -> (s_e STOP) of a stopped row as one more transition, whose delta is
+// exactly 0 there: log R_e - log q(STOP|s_e) + log q(STOP|s_e) - log R(s_e STOP). Sub-trajectories
+// ending with it are then counted too: the one-step STOP term only adds to the normaliser, and a
+// term i -> STOP repeats the residual of i -> s_e with weight lambda^(e-i). A max-length row has
+// no STOP transition, in that convention as in this one.
 #include <gfnlm/gfn/objectives/objective.hpp>
 
 #include <vector>
@@ -42,15 +44,15 @@ class ModifiedSubTB {
   double operator()(const BasicTrajectoryBatch<S>& batch, BasicTrajectoryGrad<S>& grad) const {
     detail::RowReader<S> rows(batch, config_.log_reward_floor, "ModifiedSubTB");
     grad.resize_like(batch);
-    const int extra = config_.include_stop_transition ? 1 : 0;
     // w[k] = lambda^(k-1): the weight of a sub-trajectory of k transitions.
-    std::vector<double> w = detail::powers(config_.lambda, batch.max_len() + 2 + extra);
+    std::vector<double> w = detail::powers(config_.lambda, batch.max_len() + 3);
     w.insert(w.begin(), 0.0);
     double sum = 0, weight = 0;
     std::vector<double> c, dc;
     std::vector<char> valid;
     for (int b = 0; b < batch.rows(); ++b) {
       const int e = rows.length(b);
+      const int extra = config_.include_stop_transition && rows.stopped(b) ? 1 : 0;
       c.assign(std::size_t(e + 1 + extra), 0.0);
       valid.assign(c.size(), 1);
       double prefix = 0;  // P_t
