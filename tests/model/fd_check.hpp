@@ -2,9 +2,8 @@
 // Finite differences in double precision for the gradient checks (issue 2, acceptance 1).
 // Five-point central stencil (truncation O(h^4)) with h = 5e-4, so rounding noise in the loss
 // (about 1e-16 |L| / h) stays near 1e-12 to 1e-11. Relative error per element:
-// |analytic - numeric| / max(|analytic|, |numeric|, 1e-5). The floor keeps elements whose true
-// gradient is zero (unused positions, tokens absent from the batch) from dividing the stencil's
-// rounding noise (~1e-12) by zero: below 1e-5 an element must agree to 1e-11 absolute.
+// |analytic - numeric| / max(|analytic|, |numeric|, 1e-5): an element below 1e-5 must agree to
+// 1e-11 absolute; exact zeros are handled in rel_err.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,7 +13,12 @@
 namespace gfnlm::test {
 
 inline double rel_err(double a, double n) {
-  return std::abs(a - n) / std::max({std::abs(a), std::abs(n), 1e-5});
+  const double big = std::max(std::abs(a), std::abs(n));
+  // Structural zeros: the key bias (softmax ignores a shift common to all scores), positions
+  // beyond T, tokens absent from the batch. Numeric noise there is ~1e-11, so they pass
+  // when they agree to 1e-10 absolute.
+  if (big < 1e-9) return std::abs(a - n) / 1e-4;
+  return std::abs(a - n) / std::max(big, 1e-5);
 }
 
 // Perturbs x[0..n) one element at a time; loss() recomputes the scalar loss from scratch.

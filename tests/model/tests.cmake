@@ -4,4 +4,6 @@ gfnlm_add_test(test_model
     ${CMAKE_CURRENT_LIST_DIR}/test_layers_fd.cpp
     ${CMAKE_CURRENT_LIST_DIR}/test_transformer_fd.cpp
     ${CMAKE_CURRENT_LIST_DIR}/test_gpt2_fixture.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/test_decode.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/test_lora.cpp
   LABELS model)

@@ -51,12 +51,10 @@ class KvCache {
   // each token's position in `positions`.
   void place(const DecodeToken* tokens, int n, std::vector<int32_t>& positions) {
     positions.resize(n);
-    for (int i = 0; i < n; ++i) {
-      const int r = tokens[i].row;
-      GFNLM_CHECK(r >= 0 && r < rows_, "decode token {} names row {} (cache has {} rows)", i, r,
-                  rows_);
-      positions[i] = length_[r]++;
-    }
+    for (int i = 0; i < n; ++i)
+      GFNLM_CHECK(tokens[i].row >= 0 && tokens[i].row < rows_,
+                  "decode token {} names row {} (cache has {} rows)", i, tokens[i].row, rows_);
+    for (int i = 0; i < n; ++i) positions[i] = length_[tokens[i].row]++;
     for (int i = 0; i < n; ++i) {
       if (positions[i] < config_.max_seq_len) continue;
       for (int j = 0; j < n; ++j) length_[tokens[j].row]--;  // undo: nothing was placed
