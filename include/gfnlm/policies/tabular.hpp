@@ -151,9 +151,9 @@ class TabularPolicy {
       GFNLM_CHECK(e >= 0 && e <= len && e <= max_len_,
                   "TabularPolicy::score: row {} has length {} (batch L = {}, max_len = {})", b, e,
                   len, max_len_);
-      for (const auto& ins :
-           batch.context.size() > std::size_t(b) ? batch.context[b] : std::vector<ContextInsert>{})
-        GFNLM_CHECK(ins.tokens.empty(), "TabularPolicy::score: row {} carries context tokens", b);
+      if (std::size_t(b) < batch.context.size())
+        for (const auto& ins : batch.context[b])
+          GFNLM_CHECK(ins.tokens.empty(), "TabularPolicy::score: row {} carries context tokens", b);
       std::size_t code = 0;
       for (int t = 0; t <= e; ++t) {
         const std::size_t row = std::size_t(q) * num_prefixes() + offset_[t] + code;
