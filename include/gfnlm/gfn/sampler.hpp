@@ -136,9 +136,10 @@ class Sampler {
     compute_prefix_log_rewards<Query>(reward_, requests);
     double sum_r = 0;
     int finite_r = 0;
+    for (std::size_t r = 0; r < rows.size(); ++r)
+      check_rewards(rows[r], static_cast<int>(r / n), /*final_only=*/false);
     for (std::size_t r = 0; r < rows.size(); ++r) {
       const int i = static_cast<int>(r / n);
-      check_rewards(rows[r], i, /*final_only=*/false);
       const double final_r = rows[r].log_r.back();
       if (std::isfinite(final_r)) sum_r += final_r, ++finite_r;
       if (!rows[r].replayed && buffer_.add(keys[i], rows[r].actions, final_r)) ++m.new_in_buffer;
@@ -146,7 +147,7 @@ class Sampler {
     m.mean_log_r = finite_r > 0 ? sum_r / finite_r : -std::numeric_limits<double>::infinity();
 
     // 4. Loss and gradients, one query at a time.
-    zero_grad(policy_opt_params_());
+    zero_grad(policy_params());
     zero_grad(objective_.parameters());
     double log_z_sum = 0, spread_sum = 0;
     int log_z_count = 0;
@@ -169,7 +170,7 @@ class Sampler {
       for (std::size_t k = 0; k < p.size; ++k) p.grad[k] /= static_cast<float>(num_q);
 
     // 5. Optimiser steps.
-    const auto params = policy_opt_params_();
+    const auto params = policy_params();
     m.grad_norm = clip_grad_norm(params, config_.grad_clip);
     const double lr_scale = config_.lr_schedule(step_);
     m.lr = config_.optimizer.lr * lr_scale;
@@ -287,15 +288,15 @@ class Sampler {
       GFNLM_CHECK(step >= 0, "step {} is negative", step);
       Rng::State state;
       for (auto& word : state) word = read_pod<uint64_t>(is, "rng state");
-      const auto policy_params = policy_.parameters();
-      const auto objective_params = objective_.parameters();
+      const auto policy_list = policy_.parameters();
+      const auto objective_list = objective_.parameters();
       checkpoint::read_section(is, "policy.parameters");
-      const auto policy_values = checkpoint::read_parameters(is, policy_params, "policy");
+      const auto policy_values = checkpoint::read_parameters(is, policy_list, "policy");
       checkpoint::read_section(is, "policy.optimizer");
       auto policy_opt = policy_opt_;
       policy_opt.load(is);
       checkpoint::read_section(is, "objective.parameters");
-      const auto objective_values = checkpoint::read_parameters(is, objective_params, "objective");
+      const auto objective_values = checkpoint::read_parameters(is, objective_list, "objective");
       checkpoint::read_section(is, "objective.optimizer");
       auto objective_opt = objective_opt_;
       objective_opt.load(is);
@@ -304,8 +305,8 @@ class Sampler {
       buffer.load(is);
       checkpoint::read_section(is, "end");
       // All read: commit.
-      checkpoint::commit_parameters(policy_params, policy_values);
-      checkpoint::commit_parameters(objective_params, objective_values);
+      checkpoint::commit_parameters(policy_list, policy_values);
+      checkpoint::commit_parameters(objective_list, objective_values);
       policy_opt_ = std::move(policy_opt);
       objective_opt_ = std::move(objective_opt);
       buffer_ = std::move(buffer);
@@ -338,7 +339,7 @@ class Sampler {
     double log_q = 0;  // filled by rollout when asked
   };
 
-  ParameterList<float> policy_opt_params_() { return policy_.parameters(); }
+  ParameterList<float> policy_params() { return policy_.parameters(); }
 
   uint64_t key_of(const Query& q) const {
     GFNLM_CHECK(static_cast<bool>(key_),
