@@ -6,4 +6,5 @@ gfnlm_add_test(test_model
     ${CMAKE_CURRENT_LIST_DIR}/test_gpt2_fixture.cpp
     ${CMAKE_CURRENT_LIST_DIR}/test_decode.cpp
     ${CMAKE_CURRENT_LIST_DIR}/test_lora.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/test_pretrain.cpp
   LABELS model)
