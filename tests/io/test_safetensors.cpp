@@ -95,6 +95,14 @@ TEST_CASE("safetensors: sharded checkpoint through its index", "[io][safetensors
   CHECK(by_folder.tensor_names() == by_index.tensor_names());
   CHECK_THROWS_WITH(SafetensorsShards::open(temp_dir() / "nothing_here"),
                     Catch::Contains("cannot"));
+  // Shape checks against a model config name the shard and the tensor.
+  CHECK(by_index.expect("a.f32", {2, 3}).dtype == Dtype::F32);
+  CHECK_THROWS_AS(by_index.expect("a.f32", {3, 2}), FormatError);
+  CHECK_THROWS_WITH(by_index.expect("a.f32", {3, 2}),
+                    Catch::Contains("model-00001-of-00002.safetensors") &&
+                        Catch::Contains("'a.f32' has shape [2, 3], the config implies [3, 2]"));
+  CHECK_THROWS_WITH(by_index.expect("lm_head.weight", {4}),
+                    Catch::Contains("no tensor 'lm_head.weight'"));
 }
 
 TEST_CASE("safetensors: write then read", "[io][safetensors]") {

@@ -14,6 +14,7 @@
 #include <gfnlm/io/byte_reader.hpp>
 #include <gfnlm/io/safetensors.hpp>
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>

@@ -6,6 +6,7 @@
 #include <gfnlm/io/byte_reader.hpp>
 #include <gfnlm/io/safetensors.hpp>
 
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -54,6 +55,19 @@ class SafetensorsShards {
   const TensorInfo& info(const std::string& name) const { return shard_of(name).info(name); }
   std::vector<float> read_float(const std::string& name) const {
     return shard_of(name).read_float(name);
+  }
+  // The tensor's info after checking it exists with the shape the model config implies; loaders
+  // call this first so a checkpoint that does not fit the config fails naming file and tensor.
+  const TensorInfo& expect(const std::string& name, const std::vector<int64_t>& shape) const {
+    if (!contains(name))
+      throw FormatError(fmt::format("checkpoint has no tensor '{}' (expected shape [{}])", name,
+                                    fmt::join(shape, ", ")));
+    const auto& t = info(name);
+    if (t.shape != shape)
+      throw FormatError(fmt::format("'{}': tensor '{}' has shape [{}], the config implies [{}]",
+                                    shard_of(name).path().string(), name, fmt::join(t.shape, ", "),
+                                    fmt::join(shape, ", ")));
+    return t;
   }
   void read_float_into(const std::string& name, std::span<float> out) const {
     shard_of(name).read_float_into(name, out);
