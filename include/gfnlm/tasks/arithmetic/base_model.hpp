@@ -33,13 +33,13 @@ struct BaseModelConfig {
                           .max_seq_len = 384,
                           .n_layer = 3,
                           .n_head = 4,
-                          .d_model = 96};
+                          .d_model = 64};
   CorpusConfig corpus{};
-  std::size_t corpus_chars = 3'000'000;
-  int steps = 1200;
-  int batch = 16;
+  std::size_t corpus_chars = 2'000'000;
+  int steps = 1000;
+  int batch = 8;
   int seq_len = 384;  // windows start at document starts, like every prompt
-  double lr = 2e-3;
+  double lr = 3e-3;
   int warmup = 50;
   uint64_t seed = 1;
 

@@ -11,6 +11,8 @@
 // (a deterministic function of the actions, as replayed buffer items require).
 #include <gfnlm/gfn/tool.hpp>
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <cstdint>
 #include <optional>
@@ -60,7 +62,7 @@ inline std::string calculator_output(std::string_view text) {
   const auto comma = body.rfind(',');
   if (comma != std::string_view::npos) body = body.substr(comma + 1);
   const auto value = evaluate_step(body);
-  return value ? " " + std::to_string(*value) : std::string{};
+  return value ? fmt::format(" {}", *value) : std::string{};
 }
 
 // The rationale text with the calculator's output in place (what the policy and reward read).

@@ -81,11 +81,11 @@ inline std::string rationale_full_text(const Problem& p) {
 
 // Y without its leading ".": the stop token "." ends Z, then " The answer is -6." follows.
 inline std::string answer_suffix_text(long answer) {
-  return " The answer is " + std::to_string(answer) + ".";
+  return fmt::format(" The answer is {}.", answer);
 }
 // Y as the paper writes it: ". The answer is -6."
 inline std::string answer_text(long answer) {
-  return "." + answer_suffix_text(answer);
+  return fmt::format(". The answer is {}.", answer);
 }
 
 // X Z Y with tool output: one worked example as one line of text.

@@ -1,0 +1,459 @@
+// Integer arithmetic with a calculator (SPEC section 5, issue 6; docs/arithmetic.md).
+//
+// One embedded char-level base model (pretrained here by MLE on the corpus of
+// tasks/arithmetic/corpus.hpp, cached on disk by a hash of its config), then five methods from
+// that same base, each with fresh LoRA adapters, all evaluated the same way (10 rationales per
+// problem at T = 0.1, calculator on, no demonstrations in the prompt, majority vote over the
+// number after the last "="):
+//   zero-shot   the base as is;
+//   few-shot    3 worked examples in the prompt (the only method with demonstrations);
+//   sft         supervised fine-tuning on the worked rationales (the only rationales we have);
+//   ppo         PPO with the task reward (1 if the last result is the answer), KL to the base;
+//   gfn         GFlowNet (trajectory balance) with log R = log p_base(Z, tool outputs, Y | 3
+//               worked examples, X), reward temperature 1.1 -> 0.5 over 150 steps, the SPEC's
+//               exploration mixture and a replay buffer seeded with worked rationales.
+// Writes results.json, accuracy.svg and samples.txt to --out; progress goes to stderr.
+#include <gfnlm/baselines/ppo.hpp>
+#include <gfnlm/baselines/sft.hpp>
+#include <gfnlm/eval/svg.hpp>
+#include <gfnlm/gfn/objectives/trajectory_balance.hpp>
+#include <gfnlm/gfn/sampler.hpp>
+#include <gfnlm/tasks/arithmetic.hpp>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace gfnlm;
+using namespace gfnlm::arithmetic;
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Options {
+  bool quick = false;
+  uint64_t seed = 0;
+  std::string out = "arithmetic_out";
+  std::string data;
+  std::string cache = "arithmetic_cache";
+  std::vector<std::string> methods{"zero-shot", "few-shot", "sft", "ppo", "gfn"};
+  int eval_problems = 100;  // per operand count (the test sets hold 500)
+  int worked_seeds = 10;    // worked rationales seeding the replay buffer (paper's code: 10)
+  int gfn_steps = 200, ppo_steps = 200, sft_steps = 150;
+  int queries_per_step = 4, rows_per_query = 8;
+  int lora_rank = 16;
+};
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+fs::path default_data_dir() {
+#ifdef GFNLM_SHARED_DIR
+  return fs::path(GFNLM_SHARED_DIR) / "data/arithmetic";
+#else
+  // examples/arithmetic.cpp -> <repo>/../shared/data/arithmetic
+  return fs::path(__FILE__).parent_path().parent_path().parent_path() / "shared/data/arithmetic";
+#endif
+}
+
+BaseModelConfig base_config(bool quick) {
+  BaseModelConfig c;
+  if (quick) {  // exercises the pipeline only: far too small to learn the task
+    c.model.d_model = 32;
+    c.model.n_layer = 1;
+    c.model.n_head = 2;
+    c.seq_len = 128;
+    c.steps = 60;
+    c.batch = 4;
+    c.corpus_chars = 50'000;
+  }
+  return c;
+}
+
+struct Context {
+  const Options& opt;
+  const CharTokenizer& tok;
+  const Dataset& data;
+  BaseModel& model;
+  int32_t stop;
+  std::string demos;  // 3 worked examples, "\n"-separated, "\n" at the end
+  std::map<int, std::vector<ArithmeticQuery>> test;  // by operand count, no demonstrations
+  std::vector<ArithmeticQuery> train;                // worked first, then question/answer pairs
+  EvalConfig eval;
+};
+
+struct MethodResult {
+  std::string name;
+  std::map<int, EvalResult> acc;  // by operand count
+  double train_s = 0, eval_s = 0;
+  Json extra = Json::object();
+};
+
+using Policy0 = LmPolicy<Cpu, ArithmeticQuery>;
+using Tooled = ToolPolicy<Policy0>;
+
+ToolFunction<ArithmeticQuery> calculator(const CharTokenizer& tok) {
+  return Calculator<CharTokenizer>(tok).function<ArithmeticQuery>();
+}
+
+void fresh_adapters(Context& c, uint64_t salt) {
+  Rng rng(c.opt.seed * 1000003 + salt);
+  c.model.enable_lora({.rank = c.opt.lora_rank, .alpha = 16}, rng);
+  c.model.set_adapters_enabled(true);
+}
+
+void evaluate_method(Context& c, MethodResult& r, const std::string& prompt_prefix = {}) {
+  const auto t0 = Clock::now();
+  Policy0 inner(c.model, c.stop);
+  Tooled policy(inner, calculator(c.tok));
+  Rng rng(c.opt.seed * 7 + 11);
+  for (auto& [n, queries] : c.test) {
+    std::vector<ArithmeticQuery> qs = queries;
+    if (!prompt_prefix.empty())
+      for (auto& q : qs) {
+        auto pre = c.tok.encode(prompt_prefix);
+        q.prompt.insert(q.prompt.begin(), pre.begin(), pre.end());
+      }
+    r.acc[n] = evaluate(policy, std::span<const ArithmeticQuery>(qs), c.tok, c.eval, rng);
+    fmt::print(stderr, "  [{}] {} operands: accuracy {:.1f}% (single rationales {:.1f}%)\n", r.name,
+               n, 100 * r.acc[n].accuracy, 100 * r.acc[n].sample_accuracy);
+  }
+  r.eval_s = seconds_since(t0);
+}
+
+// How well the base model, as the GFlowNet's reward, prefers the right rationale: for training
+// problems, log R of the correct rationale vs sloppy / wrong-operand ones ending elsewhere.
+Json reward_ranking(Context& c, int problems) {
+  RationaleLikelihoodReward<ArithmeticQuery> reward(c.model, c.tok.encode(c.demos), {c.stop});
+  const auto tool = calculator(c.tok);
+  Rng rng(c.opt.seed + 99);
+  CorpusConfig sloppy;
+  sloppy.p_stop = 0.5;
+  sloppy.p_right_operand = 0.3;
+  int pairs = 0, wins = 0, top = 0, counted = 0;
+  double margin = 0;
+  for (int i = 0; i < problems && i < static_cast<int>(c.data.train_qa.size()); ++i) {
+    const Item& item = c.data.train_qa[i];
+    const ArithmeticQuery q = make_query(item, c.tok, i);
+    auto score = [&](const std::string& z) {
+      const auto a = c.tok.encode(z);
+      const auto ctx = replay_tool(tool, q, a);
+      return reward(q, a, ctx);
+    };
+    const double right = score(rationale_actions_text(item.problem));
+    bool best = true;
+    for (int k = 0; k < 4; ++k) {
+      const auto steps = sloppy_steps(item.problem, sloppy, rng);
+      if (steps.back().result() == item.answer) continue;
+      std::string z;
+      for (std::size_t s = 0; s < steps.size(); ++s)
+        z += fmt::format("{}{} {} {} =", s == 0 ? " " : ", ", steps[s].left, steps[s].op,
+                         steps[s].right);
+      const double wrong = score(z);
+      ++pairs;
+      wins += right > wrong;
+      best = best && right > wrong;
+      margin += right - wrong;
+    }
+    ++counted;
+    top += best;
+  }
+  Json j{{"problems", counted},
+         {"pairs", pairs},
+         {"pairwise_correct_preferred", pairs ? double(wins) / pairs : 0.0},
+         {"correct_is_best", counted ? double(top) / counted : 0.0},
+         {"mean_log_r_margin", pairs ? margin / pairs : 0.0}};
+  fmt::print(
+      stderr,
+      "base as reward: correct > incorrect in {:.1f}% of {} pairs (mean margin {:.2f} nats)\n",
+      100.0 * j["pairwise_correct_preferred"].get<double>(), pairs,
+      j["mean_log_r_margin"].get<double>());
+  return j;
+}
+
+MethodResult run_zero_shot(Context& c) {
+  MethodResult r{"zero-shot"};
+  c.model.set_adapters_enabled(false);
+  evaluate_method(c, r);
+  return r;
+}
+
+MethodResult run_few_shot(Context& c) {
+  MethodResult r{"few-shot"};
+  c.model.set_adapters_enabled(false);
+  evaluate_method(c, r, c.demos);
+  return r;
+}
+
+MethodResult run_sft(Context& c) {
+  MethodResult r{"sft"};
+  fresh_adapters(c, 1);
+  const auto t0 = Clock::now();
+  Policy0 inner(c.model, c.stop);
+  Tooled policy(inner, calculator(c.tok));
+  SftTrainer<Tooled> sft(policy, SftConfig{.lr = 1e-3});
+  const int n_worked = static_cast<int>(c.data.worked.size());
+  Rng rng(c.opt.seed + 5);
+  double loss = 0;
+  for (int step = 0; step < c.opt.sft_steps; ++step) {
+    std::vector<ArithmeticQuery> qs;
+    std::vector<std::vector<int32_t>> answers;
+    for (int k = 0; k < 8; ++k) {
+      const int i = static_cast<int>(rng.below(n_worked));
+      qs.push_back(c.train[i]);
+      answers.push_back(rationale_actions(c.data.worked[i].problem, c.tok));
+    }
+    loss = sft.train_step(std::span<const ArithmeticQuery>(qs),
+                          std::span<const std::vector<int32_t>>(answers));
+    if (step % 25 == 0 || step + 1 == c.opt.sft_steps)
+      fmt::print(stderr, "  [sft] step {} nll/token {:.3f}\n", step, loss);
+  }
+  r.train_s = seconds_since(t0);
+  r.extra["final_nll_per_token"] = loss;
+  r.extra["rationales"] = n_worked;
+  evaluate_method(c, r);
+  return r;
+}
+
+MethodResult run_ppo(Context& c) {
+  MethodResult r{"ppo"};
+  fresh_adapters(c, 2);
+  const auto t0 = Clock::now();
+  Policy0 inner(c.model, c.stop);
+  const auto tool = calculator(c.tok);
+  Tooled policy(inner, tool);
+  const CharTokenizer& tok = c.tok;
+  auto reward = [&tok](const ArithmeticQuery& q, std::span<const int32_t> actions, bool stopped) {
+    return stopped ? task_reward(tok.decode(actions), q.answer) : 0.0;
+  };
+  PpoConfig cfg;
+  cfg.max_len = c.eval.max_len;
+  cfg.minibatch_size = 16;
+  cfg.epochs = 2;
+  cfg.lr = 5e-4;
+  PpoTrainer ppo(policy, frozen_base_reference<ArithmeticQuery>(c.model, tool), reward, cfg,
+                 c.opt.seed + 17);
+  Rng rng(c.opt.seed + 23);
+  const int rows = c.opt.queries_per_step * c.opt.rows_per_query;
+  double last_reward = 0;
+  for (int step = 0; step < c.opt.ppo_steps; ++step) {
+    std::vector<ArithmeticQuery> qs;
+    for (int k = 0; k < rows; ++k) qs.push_back(c.train[rng.below(c.train.size())]);
+    const auto s = ppo.train_step(std::span<const ArithmeticQuery>(qs));
+    last_reward = s.mean_reward;
+    if (step % 20 == 0 || step + 1 == c.opt.ppo_steps)
+      fmt::print(stderr, "  [ppo] step {} reward {:.3f} kl {:.3f} beta {:.3f} len {:.1f}\n", step,
+                 s.mean_reward, s.mean_kl, s.beta, s.mean_length);
+  }
+  r.train_s = seconds_since(t0);
+  r.extra["final_mean_reward"] = last_reward;
+  evaluate_method(c, r);
+  return r;
+}
+
+MethodResult run_gfn(Context& c) {
+  MethodResult r{"gfn"};
+  fresh_adapters(c, 3);
+  const auto t0 = Clock::now();
+  Policy0 policy(c.model, c.stop);
+  RationaleLikelihoodReward<ArithmeticQuery> reward(c.model, c.tok.encode(c.demos), {c.stop});
+  SamplerConfig cfg;
+  cfg.trajectories_per_query = c.opt.rows_per_query;
+  cfg.max_len = c.eval.max_len;
+  cfg.reward_temperature = {1.1, 0.5, 150};
+  cfg.optimizer.lr = 5e-4;
+  cfg.lr_schedule = {.warmup = 20, .total = 0, .final_fraction = 1.0};
+  cfg.buffer.capacity = 10;
+  cfg.seed = c.opt.seed + 31;
+  const int nq = static_cast<int>(c.train.size());
+  Sampler<Policy0, RationaleLikelihoodReward<ArithmeticQuery>, TrajectoryBalance> sampler(
+      policy, reward, cfg, TrajectoryBalance({.num_queries = nq, .log_z_init = -10.0}));
+  sampler.set_tool(calculator(c.tok));
+  const int seeds = std::min<int>(c.opt.worked_seeds, static_cast<int>(c.data.worked.size()));
+  for (int i = 0; i < seeds; ++i)
+    sampler.seed_buffer(c.train[i], {rationale_actions(c.data.worked[i].problem, c.tok)});
+  Rng rng(c.opt.seed + 37);
+  double last_r = 0;
+  for (int step = 0; step < c.opt.gfn_steps; ++step) {
+    std::vector<ArithmeticQuery> qs;
+    // One seeded query per step keeps the worked rationales in play (replay, SPEC section 4).
+    qs.push_back(c.train[rng.below(seeds)]);
+    while (static_cast<int>(qs.size()) < c.opt.queries_per_step)
+      qs.push_back(c.train[rng.below(c.train.size())]);
+    const auto m = sampler.train_step(std::span<const ArithmeticQuery>(qs));
+    last_r = m.mean_log_r;
+    if (step % 20 == 0 || step + 1 == c.opt.gfn_steps)
+      fmt::print(stderr,
+                 "  [gfn] step {} loss {:.2f} mean log R {:.2f} T_R {:.2f} replayed {} buffer {} "
+                 "({:.1f}s/step)\n",
+                 step, m.loss, m.mean_log_r, m.reward_temperature, m.replayed, m.buffer_size,
+                 m.step_time_s);
+  }
+  r.train_s = seconds_since(t0);
+  r.extra["final_mean_log_r"] = last_r;
+  r.extra["buffer_seeds"] = seeds;
+  evaluate_method(c, r);
+  return r;
+}
+
+const std::map<std::string, std::array<double, 3>> kPaper{
+    {"sft", {72.1, 19.6, 12.8}}, {"ppo", {30.6, 13.7, 5.6}}, {"gfn", {95.2, 75.4, 40.7}}};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  CLI::App app{
+      "Integer arithmetic with a calculator: zero-shot, few-shot, SFT, PPO and GFlowNet "
+      "fine-tuning of one embedded base model (SPEC section 5)"};
+  app.add_flag("--quick", opt.quick, "tiny model and runs (< 2 minutes; the test runs this)");
+  app.add_option("--seed", opt.seed, "seed of training and evaluation");
+  app.add_option("--out", opt.out, "output directory (results.json, accuracy.svg, samples.txt)");
+  app.add_option("--data", opt.data,
+                 "directory of the paper's JSON files (default ../shared/data/arithmetic; "
+                 "generated with a fixed seed when absent)");
+  app.add_option("--cache", opt.cache, "directory for the cached pretrained base model");
+  app.add_option("--methods", opt.methods, "subset of zero-shot few-shot sft ppo gfn");
+  app.add_option("--eval-problems", opt.eval_problems, "test problems per operand count (<= 500)");
+  app.add_option("--gfn-steps", opt.gfn_steps);
+  app.add_option("--ppo-steps", opt.ppo_steps);
+  app.add_option("--sft-steps", opt.sft_steps);
+  app.add_option("--worked-seeds", opt.worked_seeds, "worked rationales seeding the buffer");
+  CLI11_PARSE(app, argc, argv);
+  if (opt.quick) {
+    opt.eval_problems = std::min(opt.eval_problems, 4);
+    opt.gfn_steps = std::min(opt.gfn_steps, 3);
+    opt.ppo_steps = std::min(opt.ppo_steps, 2);
+    opt.sft_steps = std::min(opt.sft_steps, 5);
+    opt.queries_per_step = 2;
+  }
+  try {
+    const auto t_all = Clock::now();
+    const fs::path out(opt.out);
+    fs::create_directories(out);
+    const CharTokenizer tok = make_tokenizer();
+    const Dataset data =
+        load_or_generate_dataset(opt.data.empty() ? default_data_dir() : fs::path(opt.data), 2024);
+    fmt::print(stderr, "data: {}\n", data.source);
+
+    const BaseModelConfig bcfg = base_config(opt.quick);
+    const auto t_pre = Clock::now();
+    bool loaded = false;
+    BaseModel model = load_or_pretrain_base_model(
+        bcfg, tok, opt.cache,
+        [&](int step, double loss) {
+          if (step % 50 == 0 || step + 1 == bcfg.steps)
+            fmt::print(stderr, "pretrain step {}/{} loss {:.3f}\n", step, bcfg.steps, loss);
+        },
+        &loaded);
+    const double pretrain_s = seconds_since(t_pre);
+    fmt::print(stderr, "base model {} ({} parameters, {:.0f}s)\n",
+               loaded ? "loaded from cache" : "pretrained", model.num_parameters(), pretrain_s);
+
+    Context c{opt, tok, data, model, tok.token_id("."), {}, {}, {}, {}};
+    c.demos = demonstrations_text(std::span<const Item>(data.worked).first(3));
+    for (int n : {3, 4, 5}) {
+      const auto& set = data.test(n);
+      const std::size_t k = std::min<std::size_t>(set.size(), std::max(1, opt.eval_problems));
+      c.test[n] = make_queries(std::span<const Item>(set).first(k), tok);
+    }
+    std::vector<Item> train_items(data.worked.begin(), data.worked.end());
+    train_items.insert(train_items.end(), data.train_qa.begin(), data.train_qa.end());
+    c.train = make_queries(std::span<const Item>(train_items), tok);
+    c.eval.problems_per_batch = 16;
+
+    Json results;
+    results["data"] = data.source;
+    results["seed"] = opt.seed;
+    results["quick"] = opt.quick;
+    results["eval"] = {{"samples", c.eval.samples},
+                       {"temperature", c.eval.temperature},
+                       {"problems_per_operand_count", opt.eval_problems},
+                       {"demonstrations_in_prompt", "few-shot only"}};
+    results["base_model"] = {{"config", bcfg.describe()},
+                             {"parameters", model.num_parameters()},
+                             {"loaded_from_cache", loaded},
+                             {"pretrain_seconds", pretrain_s}};
+    const auto t_rank = Clock::now();
+    results["base_model"]["reward_ranking"] = reward_ranking(c, opt.quick ? 4 : 100);
+    results["base_model"]["reward_ranking"]["seconds"] = seconds_since(t_rank);
+
+    std::vector<MethodResult> done;
+    for (const auto& name : opt.methods) {
+      fmt::print(stderr, "== {} ==\n", name);
+      if (name == "zero-shot")
+        done.push_back(run_zero_shot(c));
+      else if (name == "few-shot")
+        done.push_back(run_few_shot(c));
+      else if (name == "sft")
+        done.push_back(run_sft(c));
+      else if (name == "ppo")
+        done.push_back(run_ppo(c));
+      else if (name == "gfn")
+        done.push_back(run_gfn(c));
+      else
+        fail("unknown method '{}' (zero-shot few-shot sft ppo gfn)", name);
+    }
+
+    std::ofstream samples(out / "samples.txt");
+    GroupedBarChart chart{.title = "Arithmetic with a calculator: majority-vote accuracy",
+                          .x_label = "operands",
+                          .y_label = "accuracy (%)",
+                          .groups = {"3", "4", "5 (OOD)"},
+                          .y_min = 0,
+                          .y_max = 100,
+                          .show_values = true};
+    fmt::print(
+        "| method | 3 operands | 4 operands | 5 operands (OOD) | train s | eval s |\n"
+        "|---|---|---|---|---|---|\n");
+    for (const auto& r : done) {
+      Json m;
+      BarSeries series{r.name, {}, {}};
+      for (const auto& [n, e] : r.acc) {
+        m[fmt::format("accuracy_{}", n)] = 100 * e.accuracy;
+        m[fmt::format("single_rationale_accuracy_{}", n)] = 100 * e.sample_accuracy;
+        series.values.push_back(100 * e.accuracy);
+        samples << fmt::format("== {} / {} operands ==\n", r.name, n);
+        for (std::size_t i = 0; i < std::min<std::size_t>(3, e.problems.size()); ++i) {
+          const auto& p = e.problems[i];
+          samples << fmt::format("{}  (answer {}, vote {})\n", tok.decode(c.test[n][i].prompt),
+                                 p.answer, p.vote ? std::to_string(*p.vote) : "none");
+          for (std::size_t k = 0; k < std::min<std::size_t>(3, p.rationales.size()); ++k)
+            samples << "   Z:" << p.rationales[k] << "\n";
+        }
+      }
+      m["train_seconds"] = r.train_s;
+      m["eval_seconds"] = r.eval_s;
+      m["details"] = r.extra;
+      results["methods"][r.name] = m;
+      chart.series.push_back(series);
+      fmt::print("| {} | {:.1f} | {:.1f} | {:.1f} | {:.0f} | {:.0f} |\n", r.name,
+                 100 * r.acc.at(3).accuracy, 100 * r.acc.at(4).accuracy, 100 * r.acc.at(5).accuracy,
+                 r.train_s, r.eval_s);
+    }
+    for (const auto& [name, v] : kPaper) {
+      results["paper"][name] = v;
+      chart.series.push_back({"paper " + name, {v[0], v[1], v[2]}, {}});
+    }
+    write_svg(out / "accuracy.svg", to_svg(chart));
+    results["total_seconds"] = seconds_since(t_all);
+    std::ofstream(out / "results.json") << results.dump(2) << "\n";
+    fmt::print(stderr, "wrote {} (total {:.0f}s)\n", (out / "results.json").string(),
+               seconds_since(t_all));
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
