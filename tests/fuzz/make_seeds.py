@@ -95,3 +95,12 @@ def llama2c_model(version, shared, dim=4, hidden=6, layers=1, heads=2, kv=1, voc
 for v in (0, 1):
     for shared in (True, False):
         put("fuzz_llama2c_checkpoint", f"v{v}_{'tied' if shared else 'untied'}", llama2c_model(v, shared))
+
+# Hugging Face config.json.
+put("fuzz_hf_config", "gpt2", json.dumps({"model_type": "gpt2", "vocab_size": 50257, "n_embd": 768,
+                                          "n_layer": 12, "n_head": 12, "n_positions": 1024,
+                                          "layer_norm_epsilon": 1e-5}))
+put("fuzz_hf_config", "llama", json.dumps({"model_type": "llama", "hidden_size": 64,
+                                           "intermediate_size": 172, "num_hidden_layers": 4,
+                                           "num_attention_heads": 4, "num_key_value_heads": 2,
+                                           "vocab_size": 512, "rope_theta": 10000.0}))

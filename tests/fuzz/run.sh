@@ -12,7 +12,7 @@ cmake -S "$root/tests/fuzz" -B "$build" -DCMAKE_CXX_COMPILER=clang++ \
 cmake --build "$build" -j"$(nproc)"
 /usr/bin/python3 "$root/tests/fuzz/make_seeds.py" "$build/corpus"
 for target in fuzz_safetensors fuzz_llama2c_checkpoint fuzz_llama2c_tokenizer fuzz_gpt2_vocab \
-  fuzz_gpt2_encode; do
+  fuzz_gpt2_encode fuzz_hf_config; do
   mkdir -p "$build/corpus/$target" "$build/artifacts/$target"
   echo "== $target ($seconds s)"
   log="$build/$target.log"
