@@ -3,6 +3,7 @@
 #include "mock_context_policy.hpp"
 #include "support.hpp"
 
+#include <gfnlm/gfn/objectives/trajectory_balance.hpp>
 #include <gfnlm/gfn/sampler.hpp>
 
 #include <catch2/catch.hpp>
@@ -382,4 +383,19 @@ TEST_CASE("train_step's policy gradient matches finite differences (masks, two q
     if (k % 4 == 1) CHECK(grad[k] == 0.0f);  // token 1 is masked: its logit gets no gradient
   }
   CHECK(checked > 10);
+}
+
+TEST_CASE("The objective's parameters get their own learning rate", "[gfn_sampler]") {
+  // Adam's first step moves every parameter with a non-zero gradient by exactly lr.
+  auto reward = [](const int&, std::span<const int32_t> z) { return 2.0 - 0.3 * z.size(); };
+  const std::vector<int> queries{0};
+  SamplerConfig config;
+  config.max_len = 3;
+  for (auto [given, expected] : {std::pair{-1.0, 0.7}, std::pair{0.2, 0.2}}) {
+    if (given >= 0) config.objective_lr = given;  // unset: TrajectoryBalanceConfig::log_z_lr
+    TabularPolicy policy(1, 4, 3, 3);
+    Sampler sampler(policy, reward, config, TrajectoryBalance({.log_z_lr = 0.7}));
+    sampler.train_step(queries);
+    CHECK(std::abs(sampler.objective().log_z(0)) == Approx(expected).epsilon(1e-5));
+  }
 }

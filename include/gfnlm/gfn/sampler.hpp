@@ -67,7 +67,8 @@ class Sampler {
         rng_(config_.seed),
         mask_(policy.vocab_size(), policy.stop_token(), config_.min_len, config_.allowed_tokens),
         policy_opt_(policy_.parameters(), config_.optimizer),
-        objective_opt_(objective_.parameters(), AdamWConfig{.lr = config_.objective_lr}) {
+        objective_opt_(objective_.parameters(),
+                       AdamWConfig{.lr = objective_lr(config_, objective_)}) {
     if constexpr (HasDefaultQueryKey<Query>)
       key_ = [](const Query& q) { return default_query_key(q); };
   }
@@ -340,6 +341,13 @@ class Sampler {
   };
 
   ParameterList<float> policy_params() { return policy_.parameters(); }
+
+  static double objective_lr(const SamplerConfig& config, const O& objective) {
+    if (config.objective_lr) return *config.objective_lr;
+    if constexpr (requires { objective.config().log_z_lr; })
+      return static_cast<double>(objective.config().log_z_lr);
+    return 0.1;
+  }
 
   uint64_t key_of(const Query& q) const {
     GFNLM_CHECK(static_cast<bool>(key_),

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <vector>
 
 namespace gfnlm {
@@ -26,7 +27,9 @@ struct SamplerConfig {
   ReplayBufferConfig buffer{};                             // top-K replay (SPEC 4)
   std::vector<int32_t> allowed_tokens;                     // vocabulary mask; empty = every token
   AdamWConfig optimizer{.lr = 5e-4, .weight_decay = 0.0};  // the policy's parameters
-  double objective_lr = 0.1;  // AdamW lr for the objective's own parameters (TB log Z)
+  // AdamW lr for the objective's own parameters (TB log Z). Unset: the objective's own
+  // config().log_z_lr when it has one (TrajectoryBalanceConfig), else 0.1.
+  std::optional<double> objective_lr;
   WarmupDecay lr_schedule{.warmup = 20, .total = 0, .final_fraction = 1.0};  // policy lr only
   double grad_clip = 1.0;  // global L2 norm of the policy gradient; <= 0: no clipping
   uint64_t seed = 0;
@@ -45,9 +48,9 @@ struct SamplerConfig {
                   step);
     }
     exploration.validate();
-    GFNLM_CHECK(optimizer.lr >= 0 && objective_lr >= 0,
+    GFNLM_CHECK(optimizer.lr >= 0 && objective_lr.value_or(0) >= 0,
                 "SamplerConfig learning rates must be >= 0 (policy {}, objective {})", optimizer.lr,
-                objective_lr);
+                objective_lr.value_or(0));
   }
 };
 
