@@ -12,6 +12,7 @@ add_test(NAME gfn_sampler.docs_example COMMAND test_docs_example)
 add_test(NAME gfn_sampler.docs_example_matches_page
   COMMAND ${CMAKE_COMMAND} -DPAGE=${PROJECT_SOURCE_DIR}/docs/concepts.md
           -DCODE=${CMAKE_CURRENT_LIST_DIR}/test_docs_example.cpp
+          -DOUT=${CMAKE_CURRENT_BINARY_DIR}/docs_example_from_page.cpp
           -P ${CMAKE_CURRENT_LIST_DIR}/check_docs_example.cmake)
 set_tests_properties(gfn_sampler.docs_example gfn_sampler.docs_example_matches_page
   PROPERTIES LABELS gfn_sampler)
