@@ -155,8 +155,8 @@ struct AttentionKernels {
       const long off = static_cast<long>(b) * T * C3;
       const S* ds = datt + static_cast<long>(b) * NH * TT;
       // dq = ds k:    dq^T [hs,T] = k^T [hs,T] * ds^T [T,T]
-      gemm_strided(CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T, S(1), qkv + off + C, C3, hs, ds, T, TT,
-                   S(0), dqkv + off, C3, hs, NH);
+      gemm_strided(CUBLAS_OP_N, CUBLAS_OP_N, hs, T, T, S(1), qkv + off + C, C3, hs, ds, T, TT, S(0),
+                   dqkv + off, C3, hs, NH);
       // dk = ds^T q:  dk^T [hs,T] = q^T [hs,T] * ds [T,T]
       gemm_strided(CUBLAS_OP_N, CUBLAS_OP_T, hs, T, T, S(1), qkv + off, C3, hs, ds, T, TT, S(0),
                    dqkv + off + C, C3, hs, NH);

@@ -25,6 +25,7 @@ namespace gfnlm::cuda {
 
 inline void check(cudaError_t status, const char* call, const char* file, int line) {
   if (status == cudaSuccess) return;
+  (void)cudaGetLastError();  // reset a non-sticky error so the next launch check does not see it
   throw Error(fmt::format("CUDA call {} failed at {}:{}: {} ({})", call, file, line,
                           cudaGetErrorName(status), cudaGetErrorString(status)));
 }
@@ -65,8 +66,8 @@ inline bool device_available() {
 #define GFNLM_CUDA_CHECK(call) ::gfnlm::cuda::check((call), #call, __FILE__, __LINE__)
 #define GFNLM_CUBLAS_CHECK(call) ::gfnlm::cuda::check((call), #call, __FILE__, __LINE__)
 // GFNLM_CUDA_LAUNCH(kernel, grid, block, shared_bytes, args...): launch on the default stream.
-#define GFNLM_CUDA_LAUNCH(kernel, grid, block, shared, ...)              \
-  do {                                                                   \
-    kernel<<<(grid), (block), (shared)>>>(__VA_ARGS__);                  \
-    ::gfnlm::cuda::check_launch(#kernel, __FILE__, __LINE__);            \
+#define GFNLM_CUDA_LAUNCH(kernel, grid, block, shared, ...)   \
+  do {                                                        \
+    kernel<<<(grid), (block), (shared)>>>(__VA_ARGS__);       \
+    ::gfnlm::cuda::check_launch(#kernel, __FILE__, __LINE__); \
   } while (false)

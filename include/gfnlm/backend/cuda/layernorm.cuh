@@ -86,8 +86,8 @@ struct LayerNormKernels {
                                 std::type_identity_t<S>* rstd, const S* inp, const S* weight,
                                 const S* bias, int N, int C) {
     if (N <= 0 || C <= 0) return;
-    GFNLM_CUDA_LAUNCH(layernorm_forward_kernel<S>, blocks_for(N, kRowsPerBlock),
-                      32 * kRowsPerBlock, 0, out, mean, rstd, inp, weight, bias, N, C);
+    GFNLM_CUDA_LAUNCH(layernorm_forward_kernel<S>, blocks_for(N, kRowsPerBlock), 32 * kRowsPerBlock,
+                      0, out, mean, rstd, inp, weight, bias, N, C);
   }
 
   // dinp += d/dinp; dweight, dbias (nullable, e.g. a frozen base) accumulate.

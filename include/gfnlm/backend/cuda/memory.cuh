@@ -15,10 +15,16 @@ class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   // n elements, zero-filled (as Cpu::alloc).
-  explicit DeviceBuffer(std::size_t n) : size_(n) {
+  explicit DeviceBuffer(std::size_t n) {
     if (n == 0) return;
     GFNLM_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&data_), n * sizeof(T)));
-    GFNLM_CUDA_CHECK(cudaMemset(data_, 0, n * sizeof(T)));
+    size_ = n;
+    try {
+      GFNLM_CUDA_CHECK(cudaMemset(data_, 0, n * sizeof(T)));
+    } catch (...) {
+      release();
+      throw;
+    }
   }
   DeviceBuffer(const DeviceBuffer& o) : DeviceBuffer(o.size_) {
     if (size_ > 0)

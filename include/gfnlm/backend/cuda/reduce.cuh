@@ -7,14 +7,30 @@
 
 namespace gfnlm::cuda {
 
-__device__ inline float dev_exp(float x) { return expf(x); }
-__device__ inline double dev_exp(double x) { return exp(x); }
-__device__ inline float dev_log(float x) { return logf(x); }
-__device__ inline double dev_log(double x) { return log(x); }
-__device__ inline float dev_sqrt(float x) { return sqrtf(x); }
-__device__ inline double dev_sqrt(double x) { return sqrt(x); }
-__device__ inline float dev_tanh(float x) { return tanhf(x); }
-__device__ inline double dev_tanh(double x) { return tanh(x); }
+__device__ inline float dev_exp(float x) {
+  return expf(x);
+}
+__device__ inline double dev_exp(double x) {
+  return exp(x);
+}
+__device__ inline float dev_log(float x) {
+  return logf(x);
+}
+__device__ inline double dev_log(double x) {
+  return log(x);
+}
+__device__ inline float dev_sqrt(float x) {
+  return sqrtf(x);
+}
+__device__ inline double dev_sqrt(double x) {
+  return sqrt(x);
+}
+__device__ inline float dev_tanh(float x) {
+  return tanhf(x);
+}
+__device__ inline double dev_tanh(double x) {
+  return tanh(x);
+}
 
 template <class S>
 __device__ S neg_infinity() {
