@@ -1,6 +1,7 @@
 // Times full GPT-2 training steps (forward, cross-entropy backward, AdamW) on the CUDA backend
 // and prints tokens/s and model FLOPs utilisation as JSON (issue 7, acceptance 3: MFU =
-// (6N + 6 L C T) tokens/s / peak). Random weights and tokens: this measures speed, not learning.
+// (6N + 6 L C T) tokens/s / peak, N all parameters; with --lora-rank the frozen base still
+// counts in N, so that figure is an upper bound). Random weights and tokens: speed, not learning.
 //   gpt2_step_cuda --batch 8 --seq 1024 --steps 10 --peak-tflops 67   (H100 SXM float32 non-tensor)
 #include <gfnlm/backend/cuda/adamw.cuh>
 #include <gfnlm/backend/cuda/backend.cuh>
