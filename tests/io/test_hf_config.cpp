@@ -76,6 +76,14 @@ TEST_CASE("hf_config: errors name the file and field", "[io][hf_config]") {
                               "num_hidden_layers": 1, "num_attention_heads": 2,
                               "vocab_size": 10, "rope_scaling": {"type": "linear"}})"),
                     Contains("rope_scaling"));
+  // Found by fuzz_hf_config: 4 * n_embd overflowed int.
+  CHECK_THROWS_WITH(parse(R"({"model_type": "gpt2", "vocab_size": 5, "n_embd": 2461493368,
+                              "n_layer": 1, "n_head": 2, "n_positions": 4})"),
+                    Contains("field 'n_embd' = 2461493368 is out of range"));
+  CHECK_THROWS_WITH(parse(R"({"model_type": "gpt2", "vocab_size": 5, "n_embd": 8,
+                              "n_layer": 1, "n_head": 2, "n_positions": 4,
+                              "layer_norm_epsilon": 1e300})"),
+                    Contains("must be positive"));
   CHECK_THROWS_WITH(read_hf_config("/nonexistent/config.json"),
                     Contains("/nonexistent/config.json"));
 }

@@ -8,6 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -49,6 +52,16 @@ class JsonFields {
     if (!ok)
       throw FormatError(
           fmt::format("'{}': field '{}' has the wrong type ({})", file_, key, it->dump()));
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      // Sizes beyond 2^28 are corrupt, and would overflow derived sizes such as 4 * n_embd.
+      const auto v =
+          it->is_number_unsigned()
+              ? static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), uint64_t{1} << 62))
+              : it->get<int64_t>();
+      if (v > kMaxSize || v < -kMaxSize)
+        throw FormatError(fmt::format("'{}': field '{}' = {} is out of range", file_, key, v));
+      return static_cast<T>(v);
+    }
     return it->get<T>();
   }
   template <class T>
@@ -59,6 +72,7 @@ class JsonFields {
   }
 
  private:
+  static constexpr int64_t kMaxSize = int64_t{1} << 28;
   const nlohmann::json& j_;
   std::string file_;
 };
@@ -122,9 +136,11 @@ inline HfModelConfig parse_hf_config(std::string_view text, const std::string& f
   if (c.n_kv_heads > c.n_heads || c.n_heads % c.n_kv_heads != 0)
     throw FormatError(fmt::format("'{}': {} key/value heads do not divide {} heads", file,
                                   c.n_kv_heads, c.n_heads));
-  if (!(c.norm_eps > 0) || !(c.rope_theta > 0))
-    throw FormatError(fmt::format("'{}': norm epsilon {} and rope_theta {} must be positive", file,
-                                  c.norm_eps, c.rope_theta));
+  if (!(c.norm_eps > 0) || !(c.rope_theta > 0) || !std::isfinite(c.norm_eps) ||
+      !std::isfinite(c.rope_theta))
+    throw FormatError(
+        fmt::format("'{}': norm epsilon {} and rope_theta {} must be positive and finite", file,
+                    c.norm_eps, c.rope_theta));
   return c;
 }
 
