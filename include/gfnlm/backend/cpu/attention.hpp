@@ -122,15 +122,9 @@ struct AttentionKernels {
   // In-place softmax over x[0..len), zero over x[len..width).
   template <class S>
   static void softmax_prefix(S* x, int len, int width) {
-    S hi = -std::numeric_limits<S>::infinity();
-    for (int u = 0; u < len; ++u) hi = std::max(hi, x[u]);
-    S sum = 0;
-    for (int u = 0; u < len; ++u) {
-      x[u] = std::exp(x[u] - hi);
-      sum += x[u];
-    }
-    const S inv = S(1) / sum;
-    for (int u = 0; u < len; ++u) x[u] *= inv;
+    Eigen::Map<Eigen::Array<S, Eigen::Dynamic, 1>> a(x, len);
+    a = (a - a.maxCoeff()).exp();  // Eigen's exp is vectorised
+    a *= S(1) / a.sum();
     for (int u = len; u < width; ++u) x[u] = S(0);
   }
 };

@@ -3,13 +3,17 @@
 // indices (the GFlowNet losses need the chosen token and the stop token at every state, SPEC
 // section 2; cross-entropy is K = 1). Backward turns d logp into d logits without forming the
 // full log-softmax: dlogits_v = sum_k dlogp_k [v = idx_k] - softmax_v * sum_k dlogp_k.
+#include <Eigen/Core>
+
 #include <cmath>
 #include <cstdint>
-#include <limits>
 
 namespace gfnlm::cpu {
 
 struct LogProbKernels {
+  template <class S>
+  using Row = Eigen::Map<const Eigen::Array<S, Eigen::Dynamic, 1>>;
+
   // logits: [N,V]; idx: [N,K] (negative = ignored, logp 0); logp: [N,K]; lse: [N].
   template <class S>
   static void logprob_forward(S* logp, S* lse, const S* logits, const int32_t* idx, int N, int V,
@@ -17,11 +21,9 @@ struct LogProbKernels {
 #pragma omp parallel for if (static_cast <long>(N) * V > 65536)
     for (int n = 0; n < N; ++n) {
       const S* x = logits + static_cast<long>(n) * V;
-      S hi = -std::numeric_limits<S>::infinity();
-      for (int v = 0; v < V; ++v) hi = x[v] > hi ? x[v] : hi;
-      S sum = 0;
-      for (int v = 0; v < V; ++v) sum += std::exp(x[v] - hi);
-      const S l = hi + std::log(sum);
+      const Row<S> row(x, V);
+      const S hi = row.maxCoeff();
+      const S l = hi + std::log((row - hi).exp().sum());  // Eigen's exp is vectorised
       lse[n] = l;
       for (int k = 0; k < K; ++k) {
         const int32_t i = idx[static_cast<long>(n) * K + k];
@@ -41,11 +43,12 @@ struct LogProbKernels {
       S total = 0;
       for (int k = 0; k < K; ++k)
         if (idx[static_cast<long>(n) * K + k] >= 0) total += dlogp[static_cast<long>(n) * K + k];
-      const S l = lse[n];
+      const Row<S> row(x, V);
+      Eigen::Map<Eigen::Array<S, Eigen::Dynamic, 1>> out(d, V);
       if (accumulate)
-        for (int v = 0; v < V; ++v) d[v] -= total * std::exp(x[v] - l);
+        out -= total * (row - lse[n]).exp();
       else
-        for (int v = 0; v < V; ++v) d[v] = -total * std::exp(x[v] - l);
+        out = -total * (row - lse[n]).exp();
       for (int k = 0; k < K; ++k) {
         const int32_t i = idx[static_cast<long>(n) * K + k];
         if (i >= 0) d[i] += dlogp[static_cast<long>(n) * K + k];
