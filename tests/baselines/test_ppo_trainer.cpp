@@ -25,8 +25,7 @@ double exact_kl(const TabularPolicy& p, const TabularPolicy& q) {
 }
 
 auto frozen(TabularPolicy& ref) {
-  return [&ref](std::span<const int> q, const gfnlm::TrajectoryBatch& b,
-                gfnlm::Tensor<float, 3>& logits) { ref.score(q, b, logits); };
+  return gfnlm::frozen_reference(ref);
 }
 
 // +1 for exactly "0 1 STOP", 0 otherwise.

@@ -1,3 +1,7 @@
 gfnlm_add_test(test_tasks_uniform
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_uniform_integers.cpp
   LABELS tasks_uniform)
+# The example's --quick mode end to end (about a minute of CPU): labelled slow.
+gfnlm_add_test(test_tasks_uniform_quick
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_quick_experiment.cpp
+  LABELS tasks_uniform slow)

@@ -223,19 +223,12 @@ class PpoTrainer {
   Tensor<float, 3> logits_;
 };
 
-// A reference that is the policy itself with its adapters switched off (LoRA: the frozen base),
-// for policies that offer set_adapters_enabled(bool).
-template <class P>
-requires requires(P& p) {
-  p.set_adapters_enabled(false);
-}
-auto adapters_off_reference(P& policy) {
-  return [&policy](std::span<const typename P::Query> queries, const TrajectoryBatch& batch,
-                   Tensor<float, 3>& logits) {
-    policy.set_adapters_enabled(false);
-    policy.score(queries, batch, logits);
-    policy.set_adapters_enabled(true);
-  };
+// The reference of PPO as a separate frozen policy (for LmPolicy: one over a copy of the base
+// model without adapters; LmPolicy::score switches adapters on, so the same object cannot serve).
+template <Policy P>
+auto frozen_reference(P& reference) {
+  return [&reference](std::span<const typename P::Query> queries, const TrajectoryBatch& batch,
+                      Tensor<float, 3>& logits) { reference.score(queries, batch, logits); };
 }
 
 }  // namespace gfnlm

@@ -4,7 +4,7 @@
 // (42, 7, 37, 73, 77, 50, 69, 100 ...), multiples of ten, a thin tail over every integer, plus
 // out-of-range numbers, number words, empty answers and text that is no number. The answer
 // distribution is explicit, so tests and docs can state its validity (58%) and its KL to
-// uniform over the valid part (about 1.7 nats) exactly, and a model trained on it is skewed and
+// uniform over the valid part (1.52 nats) exactly, and a model trained on it is skewed and
 // often invalid, as the paper's GPT-J was (SPEC section 6: 50.5% valid, KL 3.37).
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>

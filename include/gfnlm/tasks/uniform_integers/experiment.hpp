@@ -1,0 +1,305 @@
+#pragma once
+// The whole random-integer experiment of issue 5 as one function, shared by the example program
+// (examples/uniform_integers.cpp) and its quick-mode test: from one base model (base_model.hpp),
+// three LoRA fine-tunings - GFlowNet (modified SubTB through gfnlm::Sampler), PPO and SFT on
+// uniform draws - then every model sampled `samples` times and scored (SPEC section 6).
+#include <gfnlm/baselines/ppo.hpp>
+#include <gfnlm/baselines/rollout.hpp>
+#include <gfnlm/baselines/sft.hpp>
+#include <gfnlm/core/error.hpp>
+#include <gfnlm/core/rng.hpp>
+#include <gfnlm/eval/distribution.hpp>
+#include <gfnlm/gfn/log_partition.hpp>
+#include <gfnlm/gfn/objectives/modified_subtb.hpp>
+#include <gfnlm/gfn/objectives/trajectory_balance.hpp>
+#include <gfnlm/gfn/sampler.hpp>
+#include <gfnlm/policies/lm_policy.hpp>
+#include <gfnlm/policies/lm_query.hpp>
+#include <gfnlm/tasks/uniform_integers/answer.hpp>
+#include <gfnlm/tasks/uniform_integers/base_model.hpp>
+#include <gfnlm/tasks/uniform_integers/corpus.hpp>
+#include <gfnlm/tasks/uniform_integers/reward.hpp>
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gfnlm::uniform_integers {
+
+struct ExperimentConfig {
+  BaseModelConfig base{};
+  std::filesystem::path cache_dir;  // where the base model is cached; empty: never cached
+  uint64_t seed = 0;                // fine-tuning and evaluation randomness
+  int samples = 10000;              // per model, for every figure
+  int eval_chunk = 1000;            // rows decoded together while sampling
+  LoraConfig lora{.rank = 16, .alpha = 16.0};  // a 64-wide model: rank 16 is already generous
+
+  // GFlowNet. Each step draws `gfn_groups` behaviours of `gfn_batch` rows each for the one prompt
+  // (a step mixes on-policy, tempered and replayed rows instead of alternating whole steps).
+  // Exploration departs from SPEC section 4's mixture (1/4, 1/2 at T in [0.5, 2], 1/4): with
+  // log R = -8 per invalid token, T = 2 rollouts are long junk whose huge TB errors dominate every
+  // step; T <= 1 keeps the steps about the shape of the valid answers (docs/uniform_integers.md).
+  enum class Objective { modified_subtb, trajectory_balance };
+  Objective gfn_objective = Objective::trajectory_balance;  // see docs/uniform_integers.md
+  int gfn_steps = 600;
+  int gfn_batch = 8;  // trajectories per behaviour group
+  int gfn_groups = 4;
+  double gfn_lr = 2e-3;
+  double gfn_lr_final_fraction = 0.1;  // linear decay after 20 warm-up steps: less noise at the end
+  ExplorationConfig gfn_exploration{
+      .p_on_policy = 0.5, .p_tempered = 0.25, .p_replay = 0.25, .t_low = 0.5, .t_high = 1.0};
+  int gfn_buffer = 128;         // replay capacity: above the 101 answers sharing the top reward
+  double gfn_log_z_init = 8.0;  // TB: log Z >= the largest log R, a bound any user knows
+  double gfn_log_z_lr = 0.05;
+  LinearSchedule gfn_reward_temperature{1.0, 1.0, 0};
+  GfnRewardConfig gfn_reward{};
+
+  // PPO: TRL's defaults except the learning rate and the (short-answer) KL target.
+  int ppo_steps = 100;
+  PpoConfig ppo{.max_len = kMaxAnswerTokens,
+                .minibatch_size = 16,
+                .epochs = 4,
+                .lr = 1e-3,
+                .init_kl_coef = 0.2,
+                .target_kl = 1.0};
+  int ppo_batch = 64;  // episodes per step
+  PpoRewardScheme ppo_reward{};
+
+  // SFT: maximum likelihood on integers drawn uniformly from 0..100.
+  int sft_steps = 200;
+  int sft_batch = 32;
+  double sft_lr = 1e-3;
+
+  // The settings of --quick (a test runs it): a shorter pretraining and fine-tuning, fewer
+  // samples. Still shows the point of the task.
+  static ExperimentConfig quick() {
+    ExperimentConfig c;
+    c.base.steps = 200;
+    c.samples = 2000;
+    c.gfn_steps = 250;
+    c.ppo_steps = 30;
+    c.sft_steps = 80;
+    return c;
+  }
+};
+
+struct ModelResult {
+  std::string name;          // "base", "PPO", "SFT", "GFlowNet"
+  AnswerCounts counts;       // of `samples` answers
+  UniformityReport report;   // eval/distribution.hpp figures from the counts
+  double train_seconds = 0;  // fine-tuning wall time (pretraining for the base)
+  double eval_seconds = 0;
+  std::optional<LogPartitionEstimate> log_z;  // GFlowNet: log Z of the target from its samples
+};
+
+struct ExperimentResults {
+  std::vector<ModelResult> models;  // base, PPO, SFT, GFlowNet
+  bool base_from_cache = false;
+  std::filesystem::path base_model_file;  // empty when not cached
+  double true_log_z = 0;  // log of the target's total mass: 101 valid answers at e^8, the rest ~0
+  double total_seconds = 0;
+};
+
+namespace detail {
+
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+inline std::string_view objective_name(ExperimentConfig::Objective o) {
+  return o == ExperimentConfig::Objective::trajectory_balance ? "TB" : "modified SubTB";
+}
+
+// Trains `policy` with gfnlm::Sampler and objective O on the one prompt.
+template <class P, class O>
+void train_gflownet(P& policy, O objective, const CharTokenizer& tok, const LmQuery& query,
+                    const ExperimentConfig& config,
+                    const std::function<void(const std::string&)>& say) {
+  const GfnLogReward<CharTokenizer> reward(tok, config.gfn_reward);
+  SamplerConfig sc;
+  sc.trajectories_per_query = config.gfn_batch;
+  sc.max_len = kMaxAnswerTokens;
+  sc.optimizer.lr = config.gfn_lr;
+  sc.buffer.capacity = config.gfn_buffer;
+  sc.objective_lr = config.gfn_log_z_lr;
+  sc.exploration = config.gfn_exploration;
+  sc.lr_schedule = WarmupDecay{
+      .warmup = 20, .total = config.gfn_steps, .final_fraction = config.gfn_lr_final_fraction};
+  sc.reward_temperature = config.gfn_reward_temperature;
+  sc.seed = config.seed * 7 + 1;
+  Sampler<P, GfnLogReward<CharTokenizer>, O> sampler(policy, reward, sc, std::move(objective));
+  const std::vector<LmQuery> groups(std::max(config.gfn_groups, 1), query);
+  for (int step = 0; step < config.gfn_steps; ++step) {
+    const auto m = sampler.train_step(std::span<const LmQuery>(groups));
+    if (step % 20 == 0 || step + 1 == config.gfn_steps)
+      say(fmt::format(
+          "  GFlowNet ({}) step {:4d}/{}  loss {:8.3f}  mean log R {:6.2f}  log Z {:6.2f}",
+          objective_name(config.gfn_objective), step + 1, config.gfn_steps, m.loss, m.mean_log_r,
+          m.log_z));
+  }
+}
+
+}  // namespace detail
+
+// Samples n answers from a policy (plain ancestral sampling at T = 1, length limit
+// kMaxAnswerTokens) and parses them. With log_z_out, also the log-partition estimate of the
+// GFlowNet target (gfn/log_partition.hpp) from the same samples.
+template <class P>
+AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const CharTokenizer& tok, int n,
+                             int chunk, Rng& rng, const GfnRewardConfig* reward = nullptr,
+                             LogPartitionEstimate* log_z_out = nullptr) {
+  AnswerCounts counts;
+  BasicTrajectoryBatch<double> log_q_batch;  // rows of length 0 carrying log q and log R
+  if (log_z_out) log_q_batch.resize(n, 0);
+  for (int start = 0; start < n; start += chunk) {
+    const int rows = std::min(chunk, n - start);
+    const std::vector<LmQuery> queries(rows, query);
+    const auto batch =
+        sample_rollouts(policy, std::span<const LmQuery>(queries), {kMaxAnswerTokens, 1.0}, rng);
+    for (int b = 0; b < rows; ++b) {
+      const auto z = row_actions(batch, b);
+      const auto answer = parse_tokens(tok, z, batch.stopped[b]);
+      counts.add(answer);
+      if (!log_z_out) continue;
+      double log_q = batch.stopped[b] ? double(batch.log_stop(b, batch.length[b])) : 0.0;
+      for (int t = 0; t < batch.length[b]; ++t) log_q += batch.log_pf(b, t);
+      log_q_batch.log_stop(start + b, 0) = log_q;
+      log_q_batch.log_r(start + b, 0) =
+          gfn_log_reward(parse_tokens(tok, z), static_cast<int>(z.size()), *reward);
+      log_q_batch.query[start + b] = 0;
+    }
+  }
+  if (log_z_out) *log_z_out = estimate_log_partition(log_q_batch, 1)[0];
+  return counts;
+}
+
+// Runs the experiment; progress receives one line at a time (the example prints them to stderr).
+inline ExperimentResults run_experiment(
+    const ExperimentConfig& config, const std::function<void(std::string_view)>& progress = {}) {
+  using Model = Transformer<Cpu, float>;
+  using Policy = LmPolicy<Cpu, LmQuery>;
+  const auto say = [&](const std::string& line) {
+    if (progress) progress(line);
+  };
+  GFNLM_CHECK(config.samples > 0 && config.eval_chunk > 0,
+              "ExperimentConfig: samples {} and eval_chunk {} must be positive", config.samples,
+              config.eval_chunk);
+  const auto t_total = detail::Clock::now();
+  ExperimentResults results;
+  const auto tok = char_tokenizer();
+  const int32_t eos = tok.eos_id();
+  const LmQuery query{tok.encode(kCharPrompt), {}, 0};
+  Rng rng(config.seed * 0x9E3779B97F4A7C15ULL + 12345);
+
+  // (a) The base model, cached.
+  auto t0 = detail::Clock::now();
+  say(fmt::format("base model: {}", config.base.fingerprint()));
+  Model base = load_or_pretrain_base_model(
+      config.base, config.cache_dir, &results.base_from_cache, [&](int step, double loss) {
+        say(fmt::format("  pretrain step {:4d}/{}  loss {:.4f}", step + 1, config.base.steps,
+                        loss));
+      });
+  if (!config.cache_dir.empty())
+    results.base_model_file = base_model_path(config.base, config.cache_dir);
+  say(results.base_from_cache ? fmt::format("  loaded from {}", results.base_model_file.string())
+                              : fmt::format("  pretrained in {:.1f} s", detail::seconds_since(t0)));
+  ModelResult base_result;
+  base_result.name = "base";
+  base_result.train_seconds = detail::seconds_since(t0);
+
+  // (b) Three fine-tunings from copies of the same base, each with fresh LoRA adapters.
+  auto adapted = [&](uint64_t salt) {
+    Model m = base;
+    Rng init(config.seed * 1000003ULL + salt);
+    m.enable_lora(config.lora, init);
+    return m;
+  };
+  Policy base_policy(base, eos);
+
+  // GFlowNet.
+  Model gfn_model = adapted(1);
+  Policy gfn_policy(gfn_model, eos);
+  t0 = detail::Clock::now();
+  if (config.gfn_objective == ExperimentConfig::Objective::trajectory_balance)
+    detail::train_gflownet(
+        gfn_policy,
+        TrajectoryBalance(TrajectoryBalanceConfig{.log_z_init = config.gfn_log_z_init,
+                                                  .log_z_lr = config.gfn_log_z_lr}),
+        tok, query, config, say);
+  else
+    detail::train_gflownet(gfn_policy, ModifiedSubTB{}, tok, query, config, say);
+  ModelResult gfn_result;
+  gfn_result.name = "GFlowNet";
+  gfn_result.train_seconds = detail::seconds_since(t0);
+
+  // PPO against the frozen base.
+  Model ppo_model = adapted(2);
+  Policy ppo_policy(ppo_model, eos);
+  const PpoReward<CharTokenizer> ppo_reward(tok, config.ppo_reward);
+  PpoTrainer ppo(ppo_policy, frozen_reference(base_policy), ppo_reward, config.ppo,
+                 config.seed * 7 + 2);
+  const std::vector<LmQuery> ppo_queries(config.ppo_batch, query);
+  t0 = detail::Clock::now();
+  for (int step = 0; step < config.ppo_steps; ++step) {
+    const auto s = ppo.train_step(ppo_queries);
+    if (step % 10 == 0 || step + 1 == config.ppo_steps)
+      say(fmt::format("  PPO step {:4d}/{}  reward {:6.2f}  KL {:.3f}  beta {:.3f}  clip {:.2f}",
+                      step + 1, config.ppo_steps, s.mean_reward, s.mean_kl, s.beta,
+                      s.clip_fraction));
+  }
+  ModelResult ppo_result;
+  ppo_result.name = "PPO";
+  ppo_result.train_seconds = detail::seconds_since(t0);
+
+  // SFT on integers drawn uniformly.
+  Model sft_model = adapted(3);
+  Policy sft_policy(sft_model, eos);
+  SftTrainer sft(sft_policy, SftConfig{.lr = config.sft_lr});
+  const std::vector<LmQuery> sft_queries(config.sft_batch, query);
+  t0 = detail::Clock::now();
+  for (int step = 0; step < config.sft_steps; ++step) {
+    std::vector<std::vector<int32_t>> targets;
+    for (int i = 0; i < config.sft_batch; ++i)
+      targets.push_back(tok.encode(std::to_string(kMinValue + int(rng.below(kNumValues)))));
+    const double nll = sft.train_step(sft_queries, targets);
+    if (step % 20 == 0 || step + 1 == config.sft_steps)
+      say(fmt::format("  SFT step {:4d}/{}  NLL/token {:.4f}", step + 1, config.sft_steps, nll));
+  }
+  ModelResult sft_result;
+  sft_result.name = "SFT";
+  sft_result.train_seconds = detail::seconds_since(t0);
+
+  // (c) Evaluation: the same sampler code for every model.
+  auto evaluate = [&](ModelResult& r, Policy& policy, bool log_z) {
+    const auto te = detail::Clock::now();
+    Rng eval_rng(config.seed * 31 + r.name.size());
+    LogPartitionEstimate est;
+    r.counts = evaluate_policy(policy, query, tok, config.samples, config.eval_chunk, eval_rng,
+                               &config.gfn_reward, log_z ? &est : nullptr);
+    if (log_z) r.log_z = est;
+    r.report = uniformity_report(r.counts.value, double(r.counts.invalid()));
+    r.eval_seconds = detail::seconds_since(te);
+    say(fmt::format("  evaluated {:9s} {:5.1f}% valid  KL {:.4f}  distinct {}  ({:.1f} s)", r.name,
+                    100 * r.report.valid_fraction, r.report.kl_valid, r.report.distinct_valid,
+                    r.eval_seconds));
+  };
+  say(fmt::format("evaluating {} samples per model", config.samples));
+  evaluate(base_result, base_policy, false);
+  evaluate(ppo_result, ppo_policy, false);
+  evaluate(sft_result, sft_policy, false);
+  evaluate(gfn_result, gfn_policy, true);
+  results.models = {base_result, ppo_result, sft_result, gfn_result};
+  results.true_log_z = config.gfn_reward.valid + std::log(double(kNumValues));
+  results.total_seconds = detail::seconds_since(t_total);
+  return results;
+}
+
+}  // namespace gfnlm::uniform_integers
