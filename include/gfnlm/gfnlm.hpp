@@ -22,6 +22,7 @@
 #include <gfnlm/model/pretrain.hpp>
 #include <gfnlm/model/transformer.hpp>
 // io
+#include <gfnlm/io/hf_config.hpp>
 #include <gfnlm/io/llama2c.hpp>
 #include <gfnlm/io/peft.hpp>
 #include <gfnlm/io/safetensors.hpp>
