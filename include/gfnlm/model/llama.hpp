@@ -1,0 +1,452 @@
+#pragma once
+// A Llama-family decoder (pre-norm blocks with RMSNorm, rotary position embeddings, grouped-query
+// causal attention, SwiGLU MLP, final RMSNorm, head tied to the embedding or not) over a Backend,
+// with the public API of Transformer (transformer.hpp) so a policy can be written against either:
+// forward / backward from any d logits (the GFlowNet losses, SPEC section 2), cross-entropy,
+// KV-cache decode, and LoRA adapters that can be switched off to score with the frozen base
+// (SPEC section 1). The Llama kernels (backend/cpu/{rmsnorm,rope,swiglu,gqa_attention}.hpp) are
+// not yet members of the Backend concept, so they are mixed in here; for a host backend this is
+// exact, a device backend must supply them before it can run this model.
+#include <gfnlm/backend/concept.hpp>
+#include <gfnlm/backend/cpu.hpp>
+#include <gfnlm/backend/cpu/gqa_attention.hpp>
+#include <gfnlm/backend/cpu/rmsnorm.hpp>
+#include <gfnlm/backend/cpu/rope.hpp>
+#include <gfnlm/backend/cpu/swiglu.hpp>
+#include <gfnlm/core/error.hpp>
+#include <gfnlm/core/rng.hpp>
+#include <gfnlm/model/config.hpp>
+#include <gfnlm/model/kv_cache.hpp>
+#include <gfnlm/model/llama_kv_cache.hpp>
+#include <gfnlm/model/llama_layout.hpp>
+#include <gfnlm/model/llama_lora.hpp>
+#include <gfnlm/model/parameter.hpp>
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace gfnlm {
+
+template <class Bk>
+struct LlamaKernels : Bk,
+                      cpu::RmsNormKernels,
+                      cpu::RopeKernels,
+                      cpu::SwiGluKernels,
+                      cpu::GqaAttentionKernels {};
+
+template <class Bk = Cpu, class Scalar = float>
+requires Backend<Bk, Scalar>
+class LlamaTransformer {
+  using K = LlamaKernels<Bk>;
+  static_assert(Bk::host_memory, "the Llama kernels exist for host-memory backends only so far");
+
+ public:
+  using backend_type = Bk;
+  using scalar_type = Scalar;
+  using config_type = LlamaConfig;
+  using Cache = LlamaKvCache<Bk, Scalar>;
+
+  // All weights zero and RMSNorm gains one: a shell for a loader (io/load_llama2c.hpp) to fill
+  // through load_tensor().
+  explicit LlamaTransformer(const LlamaConfig& config) : cfg_(config) {
+    cfg_.validate();
+    params_ = Bk::template alloc<Scalar>(num_parameters());
+    grads_ = Bk::template alloc<Scalar>(num_parameters());
+    repoint();
+    init_with([](const llama::ParamSpec&) { return 0.0; });
+  }
+
+  // GPT-2-style init: weights N(0, init_std), wo and w2 N(0, init_std / sqrt(2L)), gains 1.
+  LlamaTransformer(const LlamaConfig& config, Rng& rng) : LlamaTransformer(config) {
+    const double residual_std = cfg_.init_std / std::sqrt(2.0 * cfg_.n_layer);
+    init_with([&](const llama::ParamSpec& s) {
+      const bool residual = s.slot == llama::wo || s.slot == llama::w2;
+      return (residual ? residual_std : cfg_.init_std) * rng.normal();
+    });
+  }
+
+  LlamaTransformer(const LlamaTransformer& o)
+      : cfg_(o.cfg_),
+        params_(o.params_),
+        grads_(o.grads_),
+        acts_(o.acts_),
+        tokens_(o.tokens_),
+        targets_(o.targets_),
+        positions_(o.positions_),
+        B_(o.B_),
+        T_(o.T_),
+        ce_count_(o.ce_count_),
+        base_trainable_(o.base_trainable_),
+        adapters_enabled_(o.adapters_enabled_),
+        lora_(o.lora_) {
+    repoint();
+  }
+  LlamaTransformer& operator=(const LlamaTransformer& o) {
+    if (this != &o) {
+      LlamaTransformer copy(o);
+      *this = std::move(copy);
+    }
+    return *this;
+  }
+  LlamaTransformer(LlamaTransformer&&) noexcept = default;
+  LlamaTransformer& operator=(LlamaTransformer&&) noexcept = default;
+
+  const LlamaConfig& config() const { return cfg_; }
+  std::size_t num_parameters() const { return llama::param_count(cfg_); }
+  int batch_size() const { return B_; }
+  int seq_len() const { return T_; }
+
+  // ---- forward / backward -------------------------------------------------------------------
+
+  // tokens: [B, T] row-major host ids in [0, vocab); T <= max_seq_len.
+  void forward(const int32_t* tokens, int B, int T) {
+    GFNLM_CHECK(B > 0 && T > 0 && T <= cfg_.max_seq_len,
+                "forward(B={}, T={}): need B > 0 and 0 < T <= max_seq_len = {}", B, T,
+                cfg_.max_seq_len);
+    check_tokens(tokens, static_cast<long>(B) * T, "forward");
+    prepare(B, T);
+    const int N = B * T, C = cfg_.d_model, KV = cfg_.kv_dim(), H = cfg_.d_ff;
+    const int NH = cfg_.n_head, NKV = cfg_.n_kv_head, hs = cfg_.head_size();
+    const long NC = static_cast<long>(N) * C, NKVl = static_cast<long>(N) * KV,
+               NH_ = static_cast<long>(N) * H;
+    Bk::from_host(Bk::data(tokens_), tokens, static_cast<std::size_t>(N));
+    std::vector<int32_t> pos(N);
+    for (int i = 0; i < N; ++i) pos[i] = i % T;
+    Bk::from_host(Bk::data(positions_), pos.data(), pos.size());
+    const int32_t* p = Bk::data(positions_);
+    auto& a = A_;
+    embed(a.encoded, tokens, N);
+    for (int l = 0; l < cfg_.n_layer; ++l) {
+      const Scalar* x = l == 0 ? a.encoded : a.res3 + (l - 1) * NC;
+      Scalar *xn1 = a.xn1 + l * NC, *q = a.q + l * NC, *k = a.k + l * NKVl, *v = a.v + l * NKVl;
+      K::rmsnorm_forward(xn1, a.rstd1 + l * N, x, P_.attn_norm + l * C, N, C, cfg_.norm_eps);
+      linear_forward(q, xn1, N, l, llama::wq, lora_u(l, llama::wq));
+      linear_forward(k, xn1, N, l, llama::wk, lora_u(l, llama::wk));
+      linear_forward(v, xn1, N, l, llama::wv, lora_u(l, llama::wv));
+      K::rope_forward(q, p, N, NH, hs, cfg_.rope_theta);
+      K::rope_forward(k, p, N, NKV, hs, cfg_.rope_theta);
+      K::gqa_attention_forward(a.atty + l * NC, a.att + l * att_size(), q, k, v, B, T, NH, NKV, hs);
+      linear_forward(a.proj, a.atty + l * NC, N, l, llama::wo, lora_u(l, llama::wo));
+      Bk::residual_forward(a.res2 + l * NC, x, a.proj, NC);
+      Scalar *xn2 = a.xn2 + l * NC, *h1 = a.h1 + l * NH_, *h3 = a.h3 + l * NH_;
+      K::rmsnorm_forward(xn2, a.rstd2 + l * N, a.res2 + l * NC, P_.ffn_norm + l * C, N, C,
+                         cfg_.norm_eps);
+      linear_forward(h1, xn2, N, l, llama::w1, lora_u(l, llama::w1));
+      linear_forward(h3, xn2, N, l, llama::w3, lora_u(l, llama::w3));
+      K::swiglu_forward(a.g + l * NH_, h1, h3, NH_);
+      linear_forward(a.proj, a.g + l * NH_, N, l, llama::w2, lora_u(l, llama::w2));
+      Bk::residual_forward(a.res3 + l * NC, a.res2 + l * NC, a.proj, NC);
+    }
+    K::rmsnorm_forward(a.xnf, a.rstdf, a.res3 + (cfg_.n_layer - 1) * NC, P_.norm, N, C,
+                       cfg_.norm_eps);
+    Bk::matmul_forward(a.logits, a.xnf, P_.lm_head, static_cast<const Scalar*>(nullptr), N, C,
+                       cfg_.vocab_size);
+  }
+
+  // [B, T, V] logits of the last forward.
+  const Scalar* logits() const { return A_.logits; }
+
+  // Accumulates parameter gradients from d loss / d logits [B, T, V] of the last forward: base
+  // gradients if the base is trainable, adapter gradients if adapters are active.
+  void backward(const Scalar* dlogits) {
+    GFNLM_CHECK(B_ > 0, "backward() called before forward()");
+    const int B = B_, T = T_, N = B * T, C = cfg_.d_model, KV = cfg_.kv_dim(), H = cfg_.d_ff;
+    const int NH = cfg_.n_head, NKV = cfg_.n_kv_head, hs = cfg_.head_size(), L = cfg_.n_layer;
+    const long NC = static_cast<long>(N) * C, NKVl = static_cast<long>(N) * KV,
+               NH_ = static_cast<long>(N) * H;
+    const int32_t* p = Bk::data(positions_);
+    auto& a = A_;
+    const bool base = base_trainable_;
+    Bk::matmul_backward(a.dln, base ? G_.lm_head : nullptr, nullptr, dlogits, a.xnf, P_.lm_head, N,
+                        C, cfg_.vocab_size, Scalar(1), false);
+    Bk::fill(a.dx, static_cast<std::size_t>(NC), Scalar(0));
+    K::rmsnorm_backward(a.dx, base ? G_.norm : nullptr, a.dln, a.res3 + (L - 1) * NC, P_.norm,
+                        a.rstdf, N, C);
+    for (int l = L - 1; l >= 0; --l) {
+      const Scalar* x = l == 0 ? a.encoded : a.res3 + (l - 1) * NC;
+      // dx is d res3[l]; res3 = res2 + w2(silu(w1 xn2) * w3 xn2), xn2 = rmsnorm(res2)
+      linear_backward(a.dg, a.dx, a.g + l * NH_, N, l, llama::w2, false);
+      K::swiglu_backward(a.dh1, a.dh3, a.dg, a.h1 + l * NH_, a.h3 + l * NH_, NH_);
+      linear_backward(a.dln, a.dh1, a.xn2 + l * NC, N, l, llama::w1, false);
+      linear_backward(a.dln, a.dh3, a.xn2 + l * NC, N, l, llama::w3, true);
+      K::rmsnorm_backward(a.dx, base ? G_.ffn_norm + l * C : nullptr, a.dln, a.res2 + l * NC,
+                          P_.ffn_norm + l * C, a.rstd2 + l * N, N, C);
+      // dx is d res2[l]; res2 = x + wo(attn(rope(wq xn1), rope(wk xn1), wv xn1))
+      linear_backward(a.datty, a.dx, a.atty + l * NC, N, l, llama::wo, false);
+      K::gqa_attention_backward(a.dq, a.dk, a.dv, a.datt, a.datty, a.q + l * NC, a.k + l * NKVl,
+                                a.v + l * NKVl, a.att + l * att_size(), B, T, NH, NKV, hs);
+      K::rope_backward(a.dq, p, N, NH, hs, cfg_.rope_theta);
+      K::rope_backward(a.dk, p, N, NKV, hs, cfg_.rope_theta);
+      linear_backward(a.dln, a.dq, a.xn1 + l * NC, N, l, llama::wq, false);
+      linear_backward(a.dln, a.dk, a.xn1 + l * NC, N, l, llama::wk, true);
+      linear_backward(a.dln, a.dv, a.xn1 + l * NC, N, l, llama::wv, true);
+      K::rmsnorm_backward(a.dx, base ? G_.attn_norm + l * C : nullptr, a.dln, x,
+                          P_.attn_norm + l * C, a.rstd1 + l * N, N, C);
+    }
+    if (base) Bk::encoder_backward(G_.embed, nullptr, a.dx, Bk::data(tokens_), B, T, C);
+  }
+
+  // Mean cross-entropy of the last forward over positions whose target is >= 0 and whose mask
+  // (nullable, [B, T]) is non-zero; remembered for backward_cross_entropy().
+  double cross_entropy(const int32_t* targets, const uint8_t* mask = nullptr) {
+    GFNLM_CHECK(B_ > 0, "cross_entropy() called before forward()");
+    const int N = B_ * T_;
+    ce_idx_.assign(targets, targets + N);
+    ce_count_ = 0;
+    for (int i = 0; i < N; ++i) {
+      if (mask && !mask[i]) ce_idx_[i] = -1;
+      GFNLM_CHECK(ce_idx_[i] < cfg_.vocab_size, "cross_entropy: target {} at index {} >= vocab {}",
+                  ce_idx_[i], i, cfg_.vocab_size);
+      if (ce_idx_[i] >= 0)
+        ++ce_count_;
+      else
+        ce_idx_[i] = -1;
+    }
+    Bk::from_host(Bk::data(targets_), ce_idx_.data(), static_cast<std::size_t>(N));
+    Bk::logprob_forward(A_.logp, A_.lse, A_.logits, Bk::data(targets_), N, cfg_.vocab_size, 1);
+    if (ce_count_ == 0) return 0.0;
+    ce_host_.resize(N);
+    Bk::to_host(ce_host_.data(), A_.logp, static_cast<std::size_t>(N));
+    double sum = 0;
+    for (int i = 0; i < N; ++i)
+      if (ce_idx_[i] >= 0) sum -= ce_host_[i];
+    return sum / ce_count_;
+  }
+
+  void backward_cross_entropy() {
+    GFNLM_CHECK(B_ > 0, "backward_cross_entropy() called before forward()");
+    const int N = B_ * T_;
+    ce_host_.assign(N, ce_count_ > 0 ? Scalar(-1.0 / ce_count_) : Scalar(0));
+    Bk::from_host(A_.logp, ce_host_.data(), static_cast<std::size_t>(N));
+    Bk::logprob_backward(A_.dlogits, A_.logp, A_.logits, A_.lse, Bk::data(targets_), N,
+                         cfg_.vocab_size, 1, false);
+    backward(A_.dlogits);
+  }
+
+  // ---- incremental decoding -----------------------------------------------------------------
+
+  // As Transformer::decode: each token goes to its row's next position (0, 1 or several tokens
+  // per row, in order); returns their logits [N, V], valid until the cache's next decode.
+  std::span<const Scalar> decode(Cache& cache, std::span<const DecodeToken> tokens) const {
+    GFNLM_CHECK(cache.config().same_shape(cfg_),
+                "decode: the LlamaKvCache was made for another model");
+    const int N = static_cast<int>(tokens.size());
+    if (N == 0) return {};
+    std::vector<int32_t> host_tok(N), host_row(N), host_pos;
+    for (int i = 0; i < N; ++i) {
+      host_tok[i] = tokens[i].token;
+      host_row[i] = tokens[i].row;
+    }
+    check_tokens(host_tok.data(), N, "decode");
+    cache.place(tokens.data(), N, host_pos);
+    const int C = cfg_.d_model, KV = cfg_.kv_dim(), NH = cfg_.n_head, NKV = cfg_.n_kv_head,
+              hs = cfg_.head_size(), T = cfg_.max_seq_len;
+    const long NC = static_cast<long>(N) * C;
+    auto w = cache.workspace(N, lora_ ? lora_->config().rank : 0);
+    Bk::from_host(w.tokens, host_tok.data(), host_tok.size());
+    Bk::from_host(w.rows, host_row.data(), host_row.size());
+    Bk::from_host(w.positions, host_pos.data(), host_pos.size());
+    embed(w.x, host_tok.data(), N);
+    for (int l = 0; l < cfg_.n_layer; ++l) {
+      K::rmsnorm_forward(w.ln, nullptr, w.x, P_.attn_norm + l * C, N, C, cfg_.norm_eps);
+      linear_forward(w.q, w.ln, N, l, llama::wq, w.u);
+      linear_forward(w.k, w.ln, N, l, llama::wk, w.u);
+      linear_forward(w.v, w.ln, N, l, llama::wv, w.u);
+      K::rope_forward(w.q, w.positions, N, NH, hs, cfg_.rope_theta);
+      K::rope_forward(w.k, w.positions, N, NKV, hs, cfg_.rope_theta);
+      K::gqa_kv_cache_write(cache.keys(l), cache.values(l), w.k, w.v, w.rows, w.positions, N, KV,
+                            T);
+      K::gqa_attention_decode(w.atty, w.scores, w.q, cache.keys(l), cache.values(l), w.rows,
+                              w.positions, N, NH, NKV, hs, T);
+      linear_forward(w.proj, w.atty, N, l, llama::wo, w.u);
+      Bk::residual_forward(w.x, w.x, w.proj, NC);
+      K::rmsnorm_forward(w.ln, nullptr, w.x, P_.ffn_norm + l * C, N, C, cfg_.norm_eps);
+      linear_forward(w.h1, w.ln, N, l, llama::w1, w.u);
+      linear_forward(w.h3, w.ln, N, l, llama::w3, w.u);
+      K::swiglu_forward(w.h1, w.h1, w.h3, static_cast<long>(N) * cfg_.d_ff);
+      linear_forward(w.proj, w.h1, N, l, llama::w2, w.u);
+      Bk::residual_forward(w.x, w.x, w.proj, NC);
+    }
+    K::rmsnorm_forward(w.ln, nullptr, w.x, P_.norm, N, C, cfg_.norm_eps);
+    Bk::matmul_forward(w.logits, w.ln, P_.lm_head, static_cast<const Scalar*>(nullptr), N, C,
+                       cfg_.vocab_size);
+    return {w.logits, static_cast<std::size_t>(N) * cfg_.vocab_size};
+  }
+
+  Cache make_cache(int rows) const { return Cache(cfg_, rows); }
+
+  // ---- parameters ---------------------------------------------------------------------------
+
+  ParameterList<Scalar> parameters() {
+    ParameterList<Scalar> list;
+    if (base_trainable_) list = base_parameters();
+    if (lora_) {
+      auto more = lora_->parameters();
+      list.insert(list.end(), more.begin(), more.end());
+    }
+    return list;
+  }
+
+  // One view per tensor per layer, named as Hugging Face Llama
+  // ("model.layers.0.mlp.up_proj.weight").
+  ParameterList<Scalar> base_parameters() {
+    ParameterList<Scalar> list;
+    for (const auto& s : llama::param_specs(cfg_))
+      for (int l = 0; l < s.layers; ++l) {
+        const std::string name =
+            s.layers == 1 ? std::string(s.name) : fmt::format(fmt::runtime(s.name), l);
+        list.push_back({name, llama::member(P_, s.slot) + l * s.size,
+                        llama::member(G_, s.slot) + l * s.size, s.size, s.weight_decay});
+      }
+    return list;
+  }
+
+  ParameterList<Scalar> lora_parameters() {
+    return lora_ ? lora_->parameters() : ParameterList<Scalar>{};
+  }
+
+  // Copies `values` (host) into the base tensor named as in base_parameters(); the size must
+  // match. Used by the loaders.
+  void load_tensor(const std::string& name, std::span<const Scalar> values) {
+    for (const auto& p : base_parameters()) {
+      if (p.name != name) continue;
+      GFNLM_CHECK(values.size() == p.size, "load_tensor '{}': {} values given, the tensor has {}",
+                  name, values.size(), p.size);
+      Bk::from_host(p.value, values.data(), values.size());
+      return;
+    }
+    fail("load_tensor: this model has no tensor named '{}'", name);
+  }
+
+  void zero_grad() {
+    Bk::fill(Bk::data(grads_), Bk::size(grads_), Scalar(0));
+    if (lora_) lora_->zero_grad();
+  }
+
+  void set_base_trainable(bool trainable) { base_trainable_ = trainable; }
+  bool base_trainable() const { return base_trainable_; }
+
+  // ---- LoRA ---------------------------------------------------------------------------------
+
+  // Adds fresh adapters (replacing any) and freezes the base. LoraConfig.targets' GPT-2 bits map
+  // as llama::lora_targets() says (qkv -> wq wk wv, attn_proj -> wo, fc -> w1 w3, fc_proj -> w2).
+  void enable_lora(const LoraConfig& lora, Rng& rng) {
+    lora_.emplace(cfg_, lora);
+    lora_->init(rng);
+    base_trainable_ = false;
+    adapters_enabled_ = true;
+    B_ = T_ = 0;
+  }
+  bool has_lora() const { return lora_.has_value(); }
+  const LoraConfig* lora_config() const { return lora_ ? &lora_->config() : nullptr; }
+  void set_adapters_enabled(bool enabled) { adapters_enabled_ = enabled; }
+  bool adapters_enabled() const { return adapters_enabled_; }
+
+ private:
+  template <class F>
+  void init_with(F draw) {
+    std::vector<Scalar> host(num_parameters());
+    std::size_t offset = 0;
+    for (const auto& s : llama::param_specs(cfg_)) {
+      const bool gain = s.slot <= -2 && s.slot >= -4;
+      for (std::size_t i = 0; i < s.size * s.layers; ++i)
+        host[offset + i] = static_cast<Scalar>(gain ? 1.0 : draw(s));
+      offset += s.size * s.layers;
+    }
+    Bk::from_host(Bk::data(params_), host.data(), host.size());
+  }
+
+  void check_tokens(const int32_t* tokens, long n, const char* what) const {
+    for (long i = 0; i < n; ++i)
+      GFNLM_CHECK(tokens[i] >= 0 && tokens[i] < cfg_.vocab_size,
+                  "{}: token {} at index {} is outside the vocabulary [0, {})", what, tokens[i], i,
+                  cfg_.vocab_size);
+  }
+
+  // out[n] = embed[tokens[n]] (tokens on the host).
+  void embed(Scalar* out, const int32_t* tokens, int N) const {
+    const long C = cfg_.d_model;
+    for (int n = 0; n < N; ++n) Bk::copy(out + n * C, P_.embed + tokens[n] * C, C);
+  }
+
+  int lora_rank_active() const { return lora_ ? lora_->config().rank : 0; }
+  bool adapted(int t) const { return lora_ && adapters_enabled_ && lora_->has(t); }
+  std::size_t att_size() const { return static_cast<std::size_t>(B_) * cfg_.n_head * T_ * T_; }
+  Scalar* lora_u(int l, int t) {
+    return A_.lora_u + (static_cast<std::size_t>(l) * llama::kNumProj + t) * B_ * T_ *
+                           static_cast<std::size_t>(lora_rank_active());
+  }
+
+  void prepare(int B, int T) {
+    const int r = lora_rank_active();
+    const std::size_t need = llama::point_acts<Scalar>(A_, nullptr, cfg_, B, T, r);
+    if (Bk::size(acts_) < need) acts_ = Bk::template alloc<Scalar>(need);
+    const std::size_t N = static_cast<std::size_t>(B) * T;
+    if (Bk::size(tokens_) < N) {
+      tokens_ = Bk::template alloc<int32_t>(N);
+      targets_ = Bk::template alloc<int32_t>(N);
+      positions_ = Bk::template alloc<int32_t>(N);
+    }
+    B_ = B;
+    T_ = T;
+    llama::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B, T, r);
+  }
+
+  void repoint() {
+    llama::point_params<Scalar>(P_, Bk::data(params_), cfg_);
+    llama::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
+    if (B_ > 0) llama::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B_, T_, lora_rank_active());
+  }
+
+  // out = inp W_t^T (+ scale (inp A^T) B^T, keeping u = inp A^T for backward).
+  void linear_forward(Scalar* out, const Scalar* inp, int N, int l, int t, Scalar* u) const {
+    const auto [in, o] = llama::proj_dims(cfg_, t);
+    const Scalar* w = P_.w[t] + static_cast<std::size_t>(l) * in * o;
+    Bk::matmul_forward(out, inp, w, static_cast<const Scalar*>(nullptr), N, in, o, Scalar(1),
+                       false);
+    if (!adapted(t)) return;
+    const auto s = lora_->slot(l, t);
+    const int r = lora_->config().rank;
+    Bk::matmul_forward(u, inp, s.a, static_cast<const Scalar*>(nullptr), N, in, r, Scalar(1),
+                       false);
+    Bk::matmul_forward(out, u, s.b, static_cast<const Scalar*>(nullptr), N, r, o, lora_->scale(),
+                       true);
+  }
+
+  // dinp (= or += when accumulate) dout @ W_t (+ the adapter path); weight gradients where
+  // trainable.
+  void linear_backward(Scalar* dinp, const Scalar* dout, const Scalar* inp, int N, int l, int t,
+                       bool accumulate) {
+    const auto [in, o] = llama::proj_dims(cfg_, t);
+    const std::size_t off = static_cast<std::size_t>(l) * in * o;
+    Bk::matmul_backward(dinp, base_trainable_ ? G_.w[t] + off : nullptr, nullptr, dout, inp,
+                        P_.w[t] + off, N, in, o, Scalar(1), accumulate);
+    if (!adapted(t)) return;
+    const auto s = lora_->slot(l, t);
+    const int r = lora_->config().rank;
+    Bk::matmul_backward(A_.du, s.gb, nullptr, dout, lora_u(l, t), s.b, N, r, o, lora_->scale(),
+                        false);
+    Bk::matmul_backward(dinp, s.ga, nullptr, A_.du, inp, s.a, N, in, r, Scalar(1), true);
+  }
+
+  LlamaConfig cfg_;
+  typename Bk::template Buffer<Scalar> params_, grads_, acts_;
+  typename Bk::template Buffer<int32_t> tokens_, targets_, positions_;
+  llama::ParamTensors<Scalar> P_{}, G_{};
+  llama::ActTensors<Scalar> A_{};
+  int B_ = 0, T_ = 0;
+  long ce_count_ = 0;
+  std::vector<int32_t> ce_idx_;
+  std::vector<Scalar> ce_host_;
+  bool base_trainable_ = true;
+  bool adapters_enabled_ = true;
+  std::optional<LlamaLoraAdapters<Bk, Scalar>> lora_;
+};
+
+}  // namespace gfnlm
