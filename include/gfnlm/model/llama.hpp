@@ -299,8 +299,9 @@ class LlamaTransformer {
     ParameterList<Scalar> list;
     for (const auto& s : llama::param_specs(cfg_))
       for (int l = 0; l < s.layers; ++l) {
-        const std::string name =
-            s.layers == 1 ? std::string(s.name) : fmt::format(fmt::runtime(s.name), l);
+        // Per-layer patterns are formatted even when L = 1 (fmt ignores the unused argument of
+        // whole-model names).
+        const std::string name = fmt::format(fmt::runtime(s.name), l);
         list.push_back({name, llama::member(P_, s.slot) + l * s.size,
                         llama::member(G_, s.slot) + l * s.size, s.size, s.weight_decay});
       }
