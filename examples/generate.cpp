@@ -1,0 +1,160 @@
+// Samples text from a pretrained Llama-family model (issue 4, "examples/generate.cpp"): a
+// llama2.c checkpoint (legacy or version-1 fp32 layout) with its llama2.c tokenizer file,
+// decoded incrementally on a KV cache, several samples as rows of one batch. Sampling is
+// temperature, then top-k, then top-p (nucleus) on the renormalised distribution; temperature 0
+// is greedy. Prints each sample and the decoding speed (prefill and generation separately).
+//
+//   generate --model ../shared/models/aidreams260K/model.bin \
+//            --tokenizer ../shared/models/aidreams260K/tok512.bin --prompt "Once upon a time"
+#include <gfnlm/core/rng.hpp>
+#include <gfnlm/io/load_llama2c.hpp>
+#include <gfnlm/text/llama2c_tokenizer.hpp>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Sampling {
+  double temperature = 1.0;
+  int top_k = 0;       // 0 = off
+  double top_p = 1.0;  // 1 = off
+};
+
+// One token from logits [V].
+int32_t sample(const float* logits, int V, const Sampling& s, gfnlm::Rng& rng,
+               std::vector<int32_t>& order, std::vector<double>& p) {
+  if (s.temperature <= 0)
+    return static_cast<int32_t>(std::max_element(logits, logits + V) - logits);
+  order.resize(V);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(),
+            [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  const int k = s.top_k > 0 ? std::min(s.top_k, V) : V;
+  p.resize(k);
+  double total = 0;
+  for (int i = 0; i < k; ++i)
+    total += p[i] = std::exp((double(logits[order[i]]) - logits[order[0]]) / s.temperature);
+  int keep = k;  // top-p: the smallest prefix whose mass reaches top_p
+  double mass = 0;
+  for (int i = 0; i < k; ++i) {
+    mass += p[i] / total;
+    if (mass >= s.top_p) {
+      keep = i + 1;
+      break;
+    }
+  }
+  double u = rng.uniform(0.0, 1.0) * std::accumulate(p.begin(), p.begin() + keep, 0.0);
+  for (int i = 0; i < keep; ++i)
+    if ((u -= p[i]) <= 0) return order[i];
+  return order[keep - 1];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Generate text from a llama2.c checkpoint (legacy or version-1 fp32 layout) with its "
+      "llama2.c tokenizer file, sampling with temperature / top-k / top-p"};
+  std::string model_path, tok_path, prompt = "Once upon a time";
+  int max_new = 100, samples = 1;
+  Sampling s;
+  uint64_t seed = 1;
+  bool no_bos = false, keep_going = false;
+  app.add_option("--model", model_path, "llama2.c checkpoint (model.bin)")->required();
+  app.add_option("--tokenizer", tok_path, "llama2.c tokenizer file (tokenizer.bin, tok512.bin)")
+      ->required();
+  app.add_option("--prompt", prompt, "text to continue (may be empty)");
+  app.add_option("--max-new-tokens", max_new,
+                 "tokens to generate per sample, capped by the model's seq_len")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--temperature", s.temperature,
+                 "divides the logits before sampling; 0 = greedy (argmax)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--top-k", s.top_k, "sample only among the k most likely tokens; 0 = all")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--top-p", s.top_p,
+                 "nucleus sampling: only the most likely tokens whose mass reaches p; 1 = all")
+      ->check(CLI::Range(1e-9, 1.0));
+  app.add_option("--samples", samples, "independent samples, decoded together as one batch")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--seed", seed, "random seed of the sampler");
+  app.add_flag("--no-bos", no_bos, "do not prepend the BOS token (id 1) to the prompt");
+  app.add_flag("--ignore-eos", keep_going, "keep generating after EOS / BOS instead of stopping");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    const auto model = gfnlm::load_llama2c(model_path);
+    const auto& c = model.config();
+    const auto tok = gfnlm::Llama2cTokenizer::from_file(tok_path, c.vocab_size);
+    std::vector<int32_t> prefix;
+    if (!no_bos) prefix.push_back(tok.bos_id());
+    for (const auto t : tok.encode(prompt)) prefix.push_back(t);
+    GFNLM_CHECK(!prefix.empty(), "empty prompt with --no-bos: nothing to condition on");
+    GFNLM_CHECK(static_cast<int>(prefix.size()) < c.max_seq_len,
+                "the prompt is {} tokens, the model's seq_len is {}", prefix.size(), c.max_seq_len);
+    max_new = std::min<int>(max_new, c.max_seq_len - static_cast<int>(prefix.size()));
+    fmt::print(stderr,
+               "model: dim {} hidden {} layers {} heads {} kv_heads {} vocab {} seq_len {} ({} "
+               "parameters); prompt {} tokens\n",
+               c.d_model, c.d_ff, c.n_layer, c.n_head, c.n_kv_head, c.vocab_size, c.max_seq_len,
+               model.num_parameters(), prefix.size());
+
+    gfnlm::Rng rng(seed);
+    auto cache = model.make_cache(samples);
+    const int V = c.vocab_size;
+    std::vector<std::vector<int32_t>> out(samples, prefix);
+    std::vector<bool> done(samples, false);
+    std::vector<gfnlm::DecodeToken> batch;
+    for (int r = 0; r < samples; ++r)
+      for (const auto t : prefix) batch.push_back({r, t});
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    auto logits = model.decode(cache, batch);
+    const auto t1 = Clock::now();
+    // last logits of each row: in the prefill they are the row's last token
+    std::vector<const float*> last(samples);
+    for (int r = 0; r < samples; ++r)
+      last[r] = logits.data() + (static_cast<std::size_t>(r + 1) * prefix.size() - 1) * V;
+    std::vector<int32_t> order;
+    std::vector<double> p;
+    long generated = 0;
+    for (int step = 0; step < max_new; ++step) {
+      batch.clear();
+      for (int r = 0; r < samples; ++r) {
+        if (done[r]) continue;
+        const int32_t next = sample(last[r], V, s, rng, order, p);
+        if (!keep_going && (next == tok.eos_id() || next == tok.bos_id())) {
+          done[r] = true;
+          continue;
+        }
+        out[r].push_back(next);
+        ++generated;
+        if (step + 1 < max_new) batch.push_back({r, next});
+      }
+      if (batch.empty()) break;
+      logits = model.decode(cache, batch);
+      for (std::size_t i = 0; i < batch.size(); ++i) last[batch[i].row] = logits.data() + i * V;
+    }
+    const auto t2 = Clock::now();
+    for (int r = 0; r < samples; ++r) fmt::print("--- sample {} ---\n{}\n", r, tok.decode(out[r]));
+    const double prefill_s = std::chrono::duration<double>(t1 - t0).count(),
+                 gen_s = std::chrono::duration<double>(t2 - t1).count();
+    fmt::print(stderr,
+               "prefill: {} tokens in {:.4f} s ({:.0f} tokens/s); generation: {} tokens in "
+               "{:.4f} s ({:.0f} tokens/s)\n",
+               prefix.size() * samples, prefill_s, prefix.size() * samples / prefill_s, generated,
+               gen_s, generated / gen_s);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "generate: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
