@@ -1,5 +1,5 @@
 #pragma once
-// The Hugging Face GPT-2 fixture written by tests/reference/make_hf_gpt2_fixture.py: its folder,
+// The Hugging Face fixtures written by tests/reference/make_hf_{gpt2,llama}_fixture.py: folder,
 // token batch and PyTorch logits, and how far our logits are from them.
 #include <gfnlm/io/byte_reader.hpp>
 #include <gfnlm/io/gpt2_safetensors.hpp>
@@ -23,8 +23,8 @@ struct HfGpt2Expected {
   std::vector<int32_t> tokens;
   nlohmann::json logits;  // variant -> [B * T * V] floats
 
-  static HfGpt2Expected load() {
-    const auto bytes = read_file_bytes(hf_gpt2_dir() / "expected.json", 1u << 24);
+  static HfGpt2Expected load(const std::filesystem::path& dir = hf_gpt2_dir()) {
+    const auto bytes = read_file_bytes(dir / "expected.json", 1u << 24);
     const auto j = nlohmann::json::parse(bytes.begin(), bytes.end());
     HfGpt2Expected e;
     e.batch = j.at("batch");
@@ -50,7 +50,8 @@ inline double relative_error(const float* ours, const std::vector<float>& ref) {
 }
 
 // Forward of the fixture's batch; returns the logits (B * T * V floats).
-inline std::vector<float> fixture_logits(Gpt2Model& model, const HfGpt2Expected& e) {
+template <class Model>
+std::vector<float> fixture_logits(Model& model, const HfGpt2Expected& e) {
   model.forward(e.tokens.data(), e.batch, e.seq_len);
   const float* l = model.logits();
   return {l, l + static_cast<std::size_t>(e.batch) * e.seq_len * e.vocab};
