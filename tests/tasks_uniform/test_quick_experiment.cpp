@@ -3,6 +3,7 @@
 // more valid than the base.
 #include <gfnlm/tasks/uniform_integers/experiment.hpp>
 
+#include <omp.h>
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -11,6 +12,9 @@ namespace ui = gfnlm::uniform_integers;
 
 TEST_CASE("quick experiment: GFlowNet improves KL to uniform 5x over the base",
           "[tasks_uniform][slow]") {
+  // One thread: the model's matrices are tiny (width 64), so more threads only add
+  // synchronisation, and on a shared runner spinning threads made this test 10x slower.
+  omp_set_num_threads(1);
   auto config = ui::ExperimentConfig::quick();
   config.cache_dir = std::filesystem::temp_directory_path() / "gfnlm_test_uniform_integers";
   const auto results = ui::run_experiment(config);

@@ -179,7 +179,7 @@ TEST_CASE("generate_answers draws from the distribution", "[tasks_uniform]") {
   REQUIRE(ui::generate_answers(n, again) == answers);
 }
 
-TEST_CASE("corpus alphabet covers prompt and answers; bad mixes are rejected", "[tasks_uniform]") {
+TEST_CASE("corpus alphabet covers prompt and answers, bad mixes are rejected", "[tasks_uniform]") {
   const auto alphabet = ui::corpus_alphabet();
   gfnlm::CharTokenizer tok(alphabet, {"<eos>"});
   REQUIRE_NOTHROW(tok.encode(ui::kCharPrompt));
