@@ -52,6 +52,7 @@
 #include <gfnlm/rewards/lm_likelihood.hpp>
 // baselines and evaluation
 #include <gfnlm/baselines/ppo.hpp>
+#include <gfnlm/baselines/rollout.hpp>
 #include <gfnlm/baselines/sft.hpp>
 #include <gfnlm/eval/distribution.hpp>
 #include <gfnlm/eval/diversity.hpp>
