@@ -193,7 +193,8 @@ class Transformer {
   double cross_entropy(const int32_t* targets, const uint8_t* mask = nullptr) {
     GFNLM_CHECK(B_ > 0, "cross_entropy() called before forward()");
     const int N = B_ * T_;
-    std::vector<int32_t> idx(targets, targets + N);
+    auto& idx = ce_idx_;  // member scratch: no allocation per step once sized
+    idx.assign(targets, targets + N);
     ce_count_ = 0;
     for (int i = 0; i < N; ++i) {
       if (mask && !mask[i]) idx[i] = -1;
@@ -207,7 +208,8 @@ class Transformer {
     Bk::from_host(Bk::data(targets_), idx.data(), static_cast<std::size_t>(N));
     Bk::logprob_forward(A_.logp, A_.lse, A_.logits, Bk::data(targets_), N, cfg_.vocab_size, 1);
     if (ce_count_ == 0) return 0.0;
-    std::vector<Scalar> logp(N);
+    auto& logp = ce_host_;
+    logp.resize(N);
     Bk::to_host(logp.data(), A_.logp, static_cast<std::size_t>(N));
     double sum = 0;
     for (int i = 0; i < N; ++i)
@@ -219,7 +221,8 @@ class Transformer {
   void backward_cross_entropy() {
     GFNLM_CHECK(B_ > 0, "backward_cross_entropy() called before forward()");
     const int N = B_ * T_;
-    std::vector<Scalar> dlogp(N, ce_count_ > 0 ? Scalar(-1.0 / ce_count_) : Scalar(0));
+    auto& dlogp = ce_host_;
+    dlogp.assign(N, ce_count_ > 0 ? Scalar(-1.0 / ce_count_) : Scalar(0));
     // dlogp lives in the logp slot: cross_entropy() already consumed it.
     Bk::from_host(A_.logp, dlogp.data(), static_cast<std::size_t>(N));
     Bk::logprob_backward(A_.dlogits, A_.logp, A_.logits, A_.lse, Bk::data(targets_), N,
@@ -514,6 +517,8 @@ class Transformer {
   gpt2::ActTensors<Scalar> A_{};
   int B_ = 0, T_ = 0;
   long ce_count_ = 0;
+  std::vector<int32_t> ce_idx_;
+  std::vector<Scalar> ce_host_;
   bool base_trainable_ = true;
   bool adapters_enabled_ = true;
   std::optional<LoraAdapters<Bk, Scalar>> lora_;

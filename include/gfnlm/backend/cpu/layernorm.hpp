@@ -13,7 +13,7 @@ struct LayerNormKernels {
   static void layernorm_forward(S* out, std::type_identity_t<S>* mean,
                                 std::type_identity_t<S>* rstd, const S* inp, const S* weight,
                                 const S* bias, int N, int C) {
-#pragma omp parallel for if (static_cast <long>(N) * C > 65536)
+#pragma omp parallel for if (static_cast <long>(N) * C > (1L << 20))
     for (int n = 0; n < N; ++n) {
       const S* x = inp + static_cast<long>(n) * C;
       S m = 0;
@@ -35,7 +35,7 @@ struct LayerNormKernels {
   static void layernorm_backward(S* dinp, std::type_identity_t<S>* dweight,
                                  std::type_identity_t<S>* dbias, const S* dout, const S* inp,
                                  const S* weight, const S* mean, const S* rstd, int N, int C) {
-#pragma omp parallel for if (static_cast <long>(N) * C > 65536)
+#pragma omp parallel for if (static_cast <long>(N) * C > (1L << 20))
     for (int n = 0; n < N; ++n) {
       const S* x = inp + static_cast<long>(n) * C;
       const S* d = dout + static_cast<long>(n) * C;
