@@ -9,7 +9,8 @@
 //   few-shot    3 worked examples in the prompt (the only method with demonstrations);
 //   sft         supervised fine-tuning on the worked rationales (the only rationales we have);
 //   ppo         PPO with the task reward (1 if the last result is the answer), KL to the base;
-//   gfn         GFlowNet (trajectory balance) with log R = log p_base(Z, tool outputs, Y | 3
+//   gfn         GFlowNet (trajectory balance, VarGrad log Z) with log R = log p_base(Z, tool
+//   outputs, Y | 3
 //               worked examples, X), reward temperature 1.1 -> 0.5 over 150 steps, the SPEC's
 //               exploration mixture and a replay buffer seeded with worked rationales.
 // Writes results.json, accuracy.svg and samples.txt to --out; progress goes to stderr.
@@ -19,6 +20,7 @@
 #include <gfnlm/gfn/objectives/trajectory_balance.hpp>
 #include <gfnlm/gfn/sampler.hpp>
 #include <gfnlm/tasks/arithmetic.hpp>
+#include <gfnlm/tasks/arithmetic/vargrad.hpp>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -183,21 +185,24 @@ Json reward_ranking(Context& c, int problems) {
 }
 
 MethodResult run_zero_shot(Context& c) {
-  MethodResult r{"zero-shot"};
-  c.model.set_adapters_enabled(false);
+  MethodResult r;
+  r.name = "zero-shot";
+  fresh_adapters(c, 0);  // LoRA's B starts at 0: exactly the base (LmPolicy keeps adapters on)
   evaluate_method(c, r);
   return r;
 }
 
 MethodResult run_few_shot(Context& c) {
-  MethodResult r{"few-shot"};
-  c.model.set_adapters_enabled(false);
+  MethodResult r;
+  r.name = "few-shot";
+  fresh_adapters(c, 0);
   evaluate_method(c, r, c.demos);
   return r;
 }
 
 MethodResult run_sft(Context& c) {
-  MethodResult r{"sft"};
+  MethodResult r;
+  r.name = "sft";
   fresh_adapters(c, 1);
   const auto t0 = Clock::now();
   Policy0 inner(c.model, c.stop);
@@ -227,7 +232,8 @@ MethodResult run_sft(Context& c) {
 }
 
 MethodResult run_ppo(Context& c) {
-  MethodResult r{"ppo"};
+  MethodResult r;
+  r.name = "ppo";
   fresh_adapters(c, 2);
   const auto t0 = Clock::now();
   Policy0 inner(c.model, c.stop);
@@ -263,7 +269,8 @@ MethodResult run_ppo(Context& c) {
 }
 
 MethodResult run_gfn(Context& c) {
-  MethodResult r{"gfn"};
+  MethodResult r;
+  r.name = "gfn";
   fresh_adapters(c, 3);
   const auto t0 = Clock::now();
   Policy0 policy(c.model, c.stop);
@@ -276,9 +283,8 @@ MethodResult run_gfn(Context& c) {
   cfg.lr_schedule = {.warmup = 20, .total = 0, .final_fraction = 1.0};
   cfg.buffer.capacity = 10;
   cfg.seed = c.opt.seed + 31;
-  const int nq = static_cast<int>(c.train.size());
-  Sampler<Policy0, RationaleLikelihoodReward<ArithmeticQuery>, TrajectoryBalance> sampler(
-      policy, reward, cfg, TrajectoryBalance({.num_queries = nq, .log_z_init = -10.0}));
+  Sampler<Policy0, RationaleLikelihoodReward<ArithmeticQuery>, VarGradTB> sampler(policy, reward,
+                                                                                  cfg);
   sampler.set_tool(calculator(c.tok));
   const int seeds = std::min<int>(c.opt.worked_seeds, static_cast<int>(c.data.worked.size()));
   for (int i = 0; i < seeds; ++i)
@@ -407,13 +413,14 @@ int main(int argc, char** argv) {
     }
 
     std::ofstream samples(out / "samples.txt");
-    GroupedBarChart chart{.title = "Arithmetic with a calculator: majority-vote accuracy",
-                          .x_label = "operands",
-                          .y_label = "accuracy (%)",
-                          .groups = {"3", "4", "5 (OOD)"},
-                          .y_min = 0,
-                          .y_max = 100,
-                          .show_values = true};
+    GroupedBarChart chart;
+    chart.title = "Arithmetic with a calculator: majority-vote accuracy";
+    chart.x_label = "operands";
+    chart.y_label = "accuracy (%)";
+    chart.groups = {"3", "4", "5 (OOD)"};
+    chart.y_min = 0;
+    chart.y_max = 100;
+    chart.show_values = true;
     fmt::print(
         "| method | 3 operands | 4 operands | 5 operands (OOD) | train s | eval s |\n"
         "|---|---|---|---|---|---|\n");

@@ -243,3 +243,32 @@ TEST_CASE("corpus: every line's stated answer is its last result; careful lines 
   const CharTokenizer tok = make_tokenizer();
   CHECK(tok.decode(tok.encode(text)) == text);
 }
+
+TEST_CASE("VarGradTB: loss is the per-query variance of log q - log R; gradient by hand") {
+  BasicTrajectoryBatch<double> batch;
+  batch.resize(3, 2);
+  // Rows 0, 1 answer query 5; row 2 is alone in query 9 (zero loss).
+  batch.query = {5, 5, 9};
+  batch.length = {2, 1, 1};
+  batch.log_pf(0, 0) = -1.0, batch.log_pf(0, 1) = -0.5, batch.log_stop(0, 2) = -0.2;
+  batch.log_pf(1, 0) = -2.0, batch.log_stop(1, 1) = -0.1;
+  batch.log_pf(2, 0) = -3.0, batch.log_stop(2, 1) = -0.3;
+  batch.log_r(0, 2) = -4.0, batch.log_r(1, 1) = -1.0, batch.log_r(2, 1) = -7.0;
+  // d0 = -1.7 + 4 = 2.3, d1 = -2.1 + 1 = -1.1, mean 0.6: residuals 1.7, -1.7.
+  BasicTrajectoryGrad<double> grad;
+  VarGradTB objective;
+  const double loss = objective(batch, grad);
+  CHECK(loss == Approx((1.7 * 1.7 * 2) / 3));
+  CHECK(grad.log_pf(0, 0) == Approx(2 * 1.7 / 3));
+  CHECK(grad.log_pf(0, 1) == Approx(2 * 1.7 / 3));
+  CHECK(grad.log_stop(0, 2) == Approx(2 * 1.7 / 3));
+  CHECK(grad.log_stop(1, 1) == Approx(-2 * 1.7 / 3));
+  CHECK(grad.log_pf(2, 0) == Approx(0.0).margin(1e-12));
+  // Finite differences on one entry.
+  const double h = 1e-6;
+  auto shifted = batch;
+  shifted.log_pf(1, 0) += h;
+  BasicTrajectoryGrad<double> g2;
+  CHECK((objective(shifted, g2) - loss) / h == Approx(grad.log_pf(1, 0)).epsilon(1e-4));
+  CHECK(objective.parameters().empty());
+}

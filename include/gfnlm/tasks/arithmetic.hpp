@@ -12,3 +12,4 @@
 #include <gfnlm/tasks/arithmetic/query.hpp>
 #include <gfnlm/tasks/arithmetic/reward.hpp>
 #include <gfnlm/tasks/arithmetic/tool_policy.hpp>
+#include <gfnlm/tasks/arithmetic/vargrad.hpp>

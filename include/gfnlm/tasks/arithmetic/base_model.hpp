@@ -31,12 +31,12 @@ inline CharTokenizer make_tokenizer() {
 struct BaseModelConfig {
   TransformerConfig model{.vocab_size = static_cast<int>(kAlphabet.size()),
                           .max_seq_len = 384,
-                          .n_layer = 3,
+                          .n_layer = 2,
                           .n_head = 4,
                           .d_model = 64};
   CorpusConfig corpus{};
   std::size_t corpus_chars = 2'000'000;
-  int steps = 1000;
+  int steps = 600;
   int batch = 8;
   int seq_len = 384;  // windows start at document starts, like every prompt
   double lr = 3e-3;
