@@ -11,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <sstream>
 #include <vector>
 
 using gfnlm::test::fd_max_rel_err;
@@ -208,4 +209,32 @@ TEST_CASE("Llama LoRA gradients match finite differences", "[llama][fd][lora]") 
   same.backward(w.data());
   for (const auto& p : same.lora_parameters())
     for (std::size_t i = 0; i < p.size; ++i) REQUIRE(p.grad[i] == 0.0);
+}
+
+TEST_CASE("Llama save / load and adapter round trips give identical tensors", "[llama][io]") {
+  gfnlm::Rng rng(31);
+  gfnlm::LlamaTransformer<gfnlm::Cpu, double> m(tiny(false), rng);
+  gfnlm::LoraConfig lc;
+  lc.rank = 3;
+  lc.targets = gfnlm::LoraTargets::qkv | gfnlm::LoraTargets::fc_proj;
+  m.enable_lora(lc, rng);
+  for (const auto& p : m.lora_parameters())
+    for (std::size_t i = 0; i < p.size; ++i) p.value[i] = rng.normal();
+  std::stringstream base, adapters;
+  m.save(base);
+  m.save_adapters(adapters);
+  auto copy = gfnlm::LlamaTransformer<gfnlm::Cpu, double>::from_stream(base);
+  copy.load_adapters(adapters);
+  auto a = m.base_parameters(), b = copy.base_parameters();
+  auto la = m.lora_parameters(), lb = copy.lora_parameters();
+  a.insert(a.end(), la.begin(), la.end());
+  b.insert(b.end(), lb.begin(), lb.end());
+  REQUIRE(a.size() == b.size());
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    REQUIRE(a[k].name == b[k].name);
+    REQUIRE(std::equal(a[k].value, a[k].value + a[k].size, b[k].value));
+  }
+  std::stringstream wrong;
+  gfnlm::LlamaTransformer<gfnlm::Cpu, double>(tiny(true), rng).save(wrong);
+  CHECK_THROWS_WITH(m.load(wrong), Catch::Contains("tied"));
 }

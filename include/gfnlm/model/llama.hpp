@@ -15,6 +15,7 @@
 #include <gfnlm/backend/cpu/swiglu.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/core/serialize.hpp>
 #include <gfnlm/model/config.hpp>
 #include <gfnlm/model/kv_cache.hpp>
 #include <gfnlm/model/llama_kv_cache.hpp>
@@ -26,7 +27,9 @@
 
 #include <cmath>
 #include <cstdint>
+#include <istream>
 #include <optional>
+#include <ostream>
 #include <span>
 #include <string>
 #include <vector>
@@ -349,7 +352,82 @@ class LlamaTransformer {
   void set_adapters_enabled(bool enabled) { adapters_enabled_ = enabled; }
   bool adapters_enabled() const { return adapters_enabled_; }
 
+  void save_adapters(std::ostream& os) const {
+    GFNLM_CHECK(lora_.has_value(), "save_adapters: this model has no LoRA adapters");
+    lora_->save(os);
+  }
+  // Replaces the adapters with those in the stream and freezes the base, as enable_lora does.
+  void load_adapters(std::istream& is) {
+    const LoraConfig c = LlamaLoraAdapters<Bk, Scalar>::read_header(is, cfg_);
+    LlamaLoraAdapters<Bk, Scalar> fresh(cfg_, c);
+    fresh.read_values(is);
+    lora_.emplace(std::move(fresh));
+    base_trainable_ = false;
+    adapters_enabled_ = true;
+    B_ = T_ = 0;
+  }
+
+  // ---- whole-model checkpoints (base weights; adapters are saved separately) ----------------
+
+  void save(std::ostream& os) const {
+    write_pod<uint64_t>(os, kMagic);
+    for (const int v : {cfg_.vocab_size, cfg_.max_seq_len, cfg_.n_layer, cfg_.n_head,
+                        cfg_.n_kv_head, cfg_.d_model, cfg_.d_ff})
+      write_pod<int32_t>(os, v);
+    write_pod<uint8_t>(os, cfg_.tied_head ? 1 : 0);
+    for (const double v : {cfg_.norm_eps, cfg_.rope_theta, cfg_.init_std}) write_pod<double>(os, v);
+    std::vector<Scalar> host(num_parameters());
+    Bk::to_host(host.data(), Bk::data(params_), host.size());
+    write_array(os, host.data(), host.size());
+  }
+
+  static LlamaTransformer from_stream(std::istream& is) {
+    LlamaTransformer model(read_config(is));
+    model.read_params(is);
+    return model;
+  }
+
+  // Weights saved by save(); the stream's shape must equal this model's. Drops any adapters.
+  void load(std::istream& is) {
+    const LlamaConfig c = read_config(is);
+    GFNLM_CHECK(c.same_shape(cfg_),
+                "load: checkpoint is V={} T={} L={} H={} KV={} C={} F={} tied={}, the model is "
+                "V={} T={} L={} H={} KV={} C={} F={} tied={}",
+                c.vocab_size, c.max_seq_len, c.n_layer, c.n_head, c.n_kv_head, c.d_model, c.d_ff,
+                c.tied_head, cfg_.vocab_size, cfg_.max_seq_len, cfg_.n_layer, cfg_.n_head,
+                cfg_.n_kv_head, cfg_.d_model, cfg_.d_ff, cfg_.tied_head);
+    cfg_.norm_eps = c.norm_eps;
+    cfg_.rope_theta = c.rope_theta;
+    read_params(is);
+    lora_.reset();
+    base_trainable_ = true;
+    B_ = T_ = 0;
+  }
+
  private:
+  static constexpr uint64_t kMagic = 0x314d4c4c4e4c4647ULL;  // "GFLNLLM1"
+
+  static LlamaConfig read_config(std::istream& is) {
+    GFNLM_CHECK(read_pod<uint64_t>(is, "llama.magic") == kMagic,
+                "not a gfnlm Llama checkpoint (bad magic)");
+    LlamaConfig c;
+    for (int* f :
+         {&c.vocab_size, &c.max_seq_len, &c.n_layer, &c.n_head, &c.n_kv_head, &c.d_model, &c.d_ff})
+      *f = read_pod<int32_t>(is, "llama.config");
+    c.tied_head = read_pod<uint8_t>(is, "llama.tied_head") != 0;
+    c.norm_eps = read_pod<double>(is, "llama.norm_eps");
+    c.rope_theta = read_pod<double>(is, "llama.rope_theta");
+    c.init_std = read_pod<double>(is, "llama.init_std");
+    c.validate();
+    return c;
+  }
+
+  void read_params(std::istream& is) {
+    std::vector<Scalar> host(num_parameters());
+    read_array(is, host.data(), host.size(), "llama.parameters");
+    Bk::from_host(Bk::data(params_), host.data(), host.size());
+  }
+
   template <class F>
   void init_with(F draw) {
     std::vector<Scalar> host(num_parameters());

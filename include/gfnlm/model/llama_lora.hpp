@@ -3,7 +3,9 @@
 // same scheme as lora.hpp for GPT-2: y = x W^T + (alpha / r) (x A^T) B^T, A [r, in] drawn
 // U(-1/sqrt(in), 1/sqrt(in)) as PEFT does, B [out, r] zero so the adapted model starts equal to
 // the base. LoraConfig.targets selects projections through llama::lora_targets().
+#include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/core/serialize.hpp>
 #include <gfnlm/model/config.hpp>
 #include <gfnlm/model/llama_layout.hpp>
 #include <gfnlm/model/parameter.hpp>
@@ -12,6 +14,8 @@
 
 #include <array>
 #include <cmath>
+#include <istream>
+#include <ostream>
 #include <vector>
 
 namespace gfnlm {
@@ -81,7 +85,46 @@ class LlamaLoraAdapters {
 
   void zero_grad() { Bk::fill(Bk::data(grads_), size_, S(0)); }
 
+  void save(std::ostream& os) const {
+    write_pod<uint32_t>(os, kMagic);
+    write_pod<int32_t>(os, cfg_.rank);
+    write_pod<double>(os, cfg_.alpha);
+    write_pod<uint32_t>(os, cfg_.targets);
+    for (const int v : {model_.n_layer, model_.d_model, model_.n_kv_head, model_.d_ff})
+      write_pod<int32_t>(os, v);
+    std::vector<S> host(size_);
+    Bk::to_host(host.data(), Bk::data(values_), size_);
+    write_array(os, host.data(), size_);
+  }
+
+  // Reads the header written by save() and checks it against the model it will adapt.
+  static LoraConfig read_header(std::istream& is, const LlamaConfig& model) {
+    GFNLM_CHECK(read_pod<uint32_t>(is, "llama_lora.magic") == kMagic,
+                "not a gfnlm Llama LoRA adapter stream (bad magic)");
+    LoraConfig c;
+    c.rank = read_pod<int32_t>(is, "llama_lora.rank");
+    c.alpha = read_pod<double>(is, "llama_lora.alpha");
+    c.targets = read_pod<uint32_t>(is, "llama_lora.targets");
+    c.validate();
+    int32_t dims[4];
+    const char* names[] = {"n_layer", "d_model", "n_kv_head", "d_ff"};
+    const int want[] = {model.n_layer, model.d_model, model.n_kv_head, model.d_ff};
+    for (int i = 0; i < 4; ++i) {
+      dims[i] = read_pod<int32_t>(is, names[i]);
+      GFNLM_CHECK(dims[i] == want[i], "Llama LoRA adapters are for {} = {}, the model has {}",
+                  names[i], dims[i], want[i]);
+    }
+    return c;
+  }
+  void read_values(std::istream& is) {
+    std::vector<S> host(size_);
+    read_array(is, host.data(), size_, "llama_lora.values");
+    Bk::from_host(Bk::data(values_), host.data(), size_);
+  }
+
  private:
+  static constexpr uint32_t kMagic = 0x414c4c4c;  // "LLLA"
+
   std::size_t local(int layer, int t) const {
     const auto [in, out] = llama::proj_dims(model_, t);
     return offset_[t] + static_cast<std::size_t>(layer) * cfg_.rank * (in + out);
