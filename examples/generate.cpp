@@ -4,7 +4,7 @@
 // temperature, then top-k, then top-p (nucleus) on the renormalised distribution; temperature 0
 // is greedy. Prints each sample and the decoding speed (prefill and generation separately).
 //
-//   generate --model ../shared/models/aidreams260K/model.bin \
+//   generate --model ../shared/models/aidreams260K/model.bin
 //            --tokenizer ../shared/models/aidreams260K/tok512.bin --prompt "Once upon a time"
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/io/load_llama2c.hpp>
