@@ -4,6 +4,8 @@
 #include <gfnlm/io/byte_reader.hpp>
 #include <gfnlm/io/gpt2_safetensors.hpp>
 
+#include <fmt/format.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -38,6 +40,15 @@ struct HfGpt2Expected {
     return logits.at(variant).get<std::vector<float>>();
   }
 };
+
+// An empty scratch folder, distinct per process so concurrent test runs do not collide.
+inline std::filesystem::path scratch_dir(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   fmt::format("gfnlm_test_io_models_{}_{}", ::getpid(), name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
 
 // max |ours - ref| / max |ref|: the error relative to the logits' scale.
 inline double relative_error(const float* ours, const std::vector<float>& ref) {

@@ -19,13 +19,6 @@ using namespace gfnlm::test;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("gfnlm_test_io_models_" + name);
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
 // Every base tensor of two models equal bit for bit.
 void check_same_weights(Gpt2Model& a, Gpt2Model& b) {
   REQUIRE(a.config().same_shape(b.config()));
@@ -103,7 +96,7 @@ TEST_CASE("gpt2 safetensors: save then load gives identical tensors", "[io_model
   for (const char* variant : {"f32", "sharded"}) {  // tied and untied heads
     INFO(variant);
     auto model = load_gpt2(hf_gpt2_dir() / variant);
-    const auto dir = fresh_dir(std::string("roundtrip_") + variant);
+    const auto dir = scratch_dir(std::string("roundtrip_") + variant);
     // One file, config from its __metadata__ (no config.json beside it).
     save_gpt2(dir / "weights.safetensors", model);
     const auto file = SafetensorsFile::open(dir / "weights.safetensors");
@@ -129,7 +122,7 @@ TEST_CASE("gpt2 safetensors: save then load gives identical tensors", "[io_model
 
 TEST_CASE("gpt2 safetensors: BF16 and F16 saves round once", "[io_models][gpt2]") {
   auto model = load_gpt2(hf_gpt2_dir() / "f32");
-  const auto dir = fresh_dir("half");
+  const auto dir = scratch_dir("half");
   for (const Dtype d : {Dtype::BF16, Dtype::F16}) {
     save_gpt2(dir / "w.safetensors", model, d);
     auto back = load_gpt2(dir / "w.safetensors");
@@ -146,7 +139,7 @@ TEST_CASE("gpt2 safetensors: BF16 and F16 saves round once", "[io_models][gpt2]"
 }
 
 TEST_CASE("gpt2 safetensors: bad checkpoints name the file and tensor", "[io_models][gpt2]") {
-  const auto dir = fresh_dir("bad");
+  const auto dir = scratch_dir("bad");
   auto expect_error = [&](const std::vector<std::string>& parts) {
     try {
       load_gpt2(dir);

@@ -19,8 +19,8 @@ using namespace gfnlm::test;
 namespace {
 
 fs::path fresh_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / ("gfnlm_test_io_models_lora_" + name);
-  fs::remove_all(dir);
+  auto dir = scratch_dir("lora_" + name);
+  fs::remove_all(dir);  // write_peft_adapter creates it
   return dir;
 }
 

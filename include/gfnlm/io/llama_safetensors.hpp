@@ -9,16 +9,25 @@
 // (HF row h*hs + j*hs/2 + i holds Meta row h*hs + 2i + j), so both give the same model.
 // Shapes are checked against the config before any copy; the rotary_emb.inv_freq buffers older
 // transformers versions saved are skipped; lm_head.weight is ignored when the head is tied.
+// Saving writes the same HF layout (rows permuted back) with a __metadata__ block {"format":
+// "pt", "gfnlm.format": "llama", "gfnlm.config": <config.json>}; save_llama_hf_dir() adds
+// config.json, making a folder LlamaForCausalLM.from_pretrained reads.
 #include <gfnlm/backend/cpu.hpp>
+#include <gfnlm/core/atomic_file.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/io/hf_config.hpp>
+#include <gfnlm/io/safetensors.hpp>
 #include <gfnlm/io/safetensors_shards.hpp>
 #include <gfnlm/model/llama.hpp>
 
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -75,7 +84,39 @@ inline void llama_unpermute_rows(const float* hf, int heads, int hs, int64_t col
       }
 }
 
+// The inverse: interleaved pairs -> HF's rotate_half row order.
+inline void llama_permute_rows(const float* ours, int heads, int hs, int64_t cols, float* hf) {
+  const int half = hs / 2;
+  for (int h = 0; h < heads; ++h)
+    for (int j = 0; j < 2; ++j)
+      for (int i = 0; i < half; ++i) {
+        const float* src = ours + (static_cast<int64_t>(h) * hs + 2 * i + j) * cols;
+        float* dst = hf + (static_cast<int64_t>(h) * hs + j * half + i) * cols;
+        std::copy(src, src + cols, dst);
+      }
+}
+
 }  // namespace detail
+
+// HF Llama config.json for our config.
+inline nlohmann::ordered_json llama_hf_config_json(const LlamaConfig& c) {
+  return {{"architectures", {"LlamaForCausalLM"}},
+          {"model_type", "llama"},
+          {"vocab_size", c.vocab_size},
+          {"hidden_size", c.d_model},
+          {"intermediate_size", c.d_ff},
+          {"num_hidden_layers", c.n_layer},
+          {"num_attention_heads", c.n_head},
+          {"num_key_value_heads", c.n_kv_head},
+          {"max_position_embeddings", c.max_seq_len},
+          {"rms_norm_eps", c.norm_eps},
+          {"rope_theta", c.rope_theta},
+          {"rope_scaling", nullptr},
+          {"hidden_act", "silu"},
+          {"tie_word_embeddings", c.tied_head},
+          {"initializer_range", c.init_std},
+          {"torch_dtype", "float32"}};
+}
 
 // Builds a model from opened weights and a config; `source` names the checkpoint in errors.
 inline LlamaTransformer<Cpu, float> load_llama(const SafetensorsShards& weights,
@@ -116,16 +157,63 @@ inline LlamaTransformer<Cpu, float> load_llama(const SafetensorsShards& weights,
 }
 
 // `path`: a folder with config.json and model.safetensors or model.safetensors.index.json, or a
-// .safetensors / index .json file with config.json beside it.
+// .safetensors / index .json file. The config comes from config.json beside the weights, else
+// from the file's "gfnlm.config" metadata (save_llama()).
 inline LlamaTransformer<Cpu, float> load_llama(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   const auto weights = SafetensorsShards::open(path);
   const auto config_file = (fs::is_directory(path) ? path : path.parent_path()) / "config.json";
-  if (!fs::exists(config_file))
-    throw FormatError(fmt::format("'{}': no config.json beside the weights", path.string()));
-  return load_llama(weights,
-                    llama_config_from_hf(read_hf_config(config_file), config_file.string()),
+  if (fs::exists(config_file))
+    return load_llama(weights,
+                      llama_config_from_hf(read_hf_config(config_file), config_file.string()),
+                      path.string());
+  const auto it = weights.metadata().find("gfnlm.config");
+  if (it == weights.metadata().end())
+    throw FormatError(
+        fmt::format("'{}': no config.json beside the weights and no 'gfnlm.config' "
+                    "in the safetensors metadata",
+                    path.string()));
+  const auto where = path.string() + " __metadata__ gfnlm.config";
+  return load_llama(weights, llama_config_from_hf(parse_hf_config(it->second, where), where),
                     path.string());
+}
+
+// Writes the model's base weights as one safetensors file in the HF Llama layout, stored as
+// `dtype` (F32, F16 or BF16).
+inline void save_llama(const std::filesystem::path& file, const LlamaTransformer<Cpu, float>& model,
+                       Dtype dtype = Dtype::F32) {
+  const auto& c = model.config();
+  // base_parameters() is non-const only because its views can write; here they are only read.
+  const auto params = const_cast<LlamaTransformer<Cpu, float>&>(model).base_parameters();
+  std::vector<std::vector<float>> permuted;
+  permuted.reserve(params.size());
+  std::map<std::string, TensorView> tensors;
+  for (const auto& p : params) {
+    std::span<const float> data(p.value, p.size);
+    const bool q = p.name.ends_with("self_attn.q_proj.weight"),
+               k = p.name.ends_with("self_attn.k_proj.weight");
+    if (q || k) {
+      auto& t = permuted.emplace_back(p.size);
+      detail::llama_permute_rows(p.value, q ? c.n_head : c.n_kv_head, c.head_size(), c.d_model,
+                                 t.data());
+      data = t;
+    }
+    tensors[p.name] = {detail::llama_hf_shape(c, p.name), data};
+  }
+  write_safetensors(file, tensors,
+                    {{"format", "pt"},
+                     {"gfnlm.format", "llama"},
+                     {"gfnlm.config", llama_hf_config_json(c).dump()}},
+                    dtype);
+}
+
+inline void save_llama_hf_dir(const std::filesystem::path& dir,
+                              const LlamaTransformer<Cpu, float>& model, Dtype dtype = Dtype::F32) {
+  std::filesystem::create_directories(dir);
+  save_llama(dir / "model.safetensors", model, dtype);
+  auto j = llama_hf_config_json(model.config());
+  j["torch_dtype"] = dtype == Dtype::F32 ? "float32" : dtype == Dtype::F16 ? "float16" : "bfloat16";
+  write_file_atomically(dir / "config.json", [&](std::ostream& os) { os << j.dump(2) << '\n'; });
 }
 
 }  // namespace gfnlm
