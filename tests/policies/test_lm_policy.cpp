@@ -1,3 +1,4 @@
+#include <gfnlm/model/llama.hpp>
 #include <gfnlm/policies/lm_policy.hpp>
 
 #include <catch2/catch.hpp>
@@ -9,6 +10,7 @@ using gfnlm::LmPolicy;
 using gfnlm::LmQuery;
 
 static_assert(gfnlm::Policy<LmPolicy<>>);
+static_assert(gfnlm::Policy<gfnlm::BasicLmPolicy<gfnlm::LlamaTransformer<>>>);
 
 namespace {
 
@@ -37,15 +39,15 @@ gfnlm::TrajectoryBatch make_batch() {
 
 }  // namespace
 
-TEST_CASE("LmPolicy rollout logits equal teacher-forced logits, tool context included",
-          "[policies]") {
-  gfnlm::Rng rng(3);
-  gfnlm::Transformer<> model(tiny_config(), rng);
-  model.enable_lora({.rank = 4, .alpha = 8}, rng);
+namespace {
+
+// Largest |rollout logits - teacher-forced logits| over every state of make_batch().
+template <class Model>
+double rollout_vs_score(Model& model, gfnlm::Rng& rng) {
   // Make the adapters matter: B is zero at init, so give every adapter weight a value.
   for (auto& p : model.lora_parameters())
     for (std::size_t i = 0; i < p.size; ++i) p.value[i] = 0.1f * static_cast<float>(rng.normal());
-  LmPolicy<> policy(model, 10);
+  gfnlm::BasicLmPolicy<Model> policy(model, 10);
   const std::vector<LmQuery> queries{{{1, 2, 3}, {}}, {{4}, {}}};
   const auto batch = make_batch();
 
@@ -68,6 +70,34 @@ TEST_CASE("LmPolicy rollout logits equal teacher-forced logits, tool context inc
     policy.advance(step);
     if (t == 0) policy.append_context(0, batch.context[0][0].tokens);
   }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("LmPolicy rollout logits equal teacher-forced logits, tool context included",
+          "[policies]") {
+  gfnlm::Rng rng(3);
+  gfnlm::Transformer<> model(tiny_config(), rng);
+  model.enable_lora({.rank = 4, .alpha = 8}, rng);
+  const double worst = rollout_vs_score(model, rng);
+  INFO("max |rollout - scored| = " << worst);
+  REQUIRE(worst < 1e-5);
+}
+
+TEST_CASE("LmPolicy over a Llama model (GQA, RoPE): rollout equals teacher forcing", "[policies]") {
+  gfnlm::LlamaConfig c;
+  c.vocab_size = 11;
+  c.max_seq_len = 24;
+  c.n_layer = 2;
+  c.n_head = 4;
+  c.n_kv_head = 2;
+  c.d_model = 16;
+  c.d_ff = 40;
+  gfnlm::Rng rng(4);
+  gfnlm::LlamaTransformer<> model(c, rng);
+  model.enable_lora({.rank = 4, .alpha = 8}, rng);
+  const double worst = rollout_vs_score(model, rng);
   INFO("max |rollout - scored| = " << worst);
   REQUIRE(worst < 1e-5);
 }

@@ -20,14 +20,15 @@
 
 namespace gfnlm {
 
-template <class Bk = Cpu, PromptedQuery Q = LmQuery>
-class LmPolicy {
+// Model: Transformer (GPT-2 blocks) or LlamaTransformer, float; anything with their forward /
+// backward / decode / parameters API and a `Cache` type.
+template <class Model, PromptedQuery Q = LmQuery>
+class BasicLmPolicy {
  public:
   using Query = Q;
-  using Model = Transformer<Bk, float>;
 
   // The policy borrows the model: a reward may score with the same object, adapters off.
-  LmPolicy(Model& model, int32_t stop_token) : model_(&model), stop_(stop_token) {
+  BasicLmPolicy(Model& model, int32_t stop_token) : model_(&model), stop_(stop_token) {
     GFNLM_CHECK(stop_token >= 0 && stop_token < vocab_size(),
                 "LmPolicy: stop token {} is outside the vocabulary [0, {})", stop_token,
                 vocab_size());
@@ -41,7 +42,7 @@ class LmPolicy {
 
   void start_rollout(std::span<const Query> rows) {
     const int n = static_cast<int>(rows.size());
-    if (!cache_ || cache_->rows() < n) cache_.emplace(model_->config(), std::max(n, 1));
+    if (!cache_ || cache_->rows() < n) cache_.emplace(model_->make_cache(std::max(n, 1)));
     cache_->reset();
     rows_ = n;
     last_logits_.assign(static_cast<std::size_t>(n) * vocab_size(), 0.0f);
@@ -163,7 +164,7 @@ class LmPolicy {
 
   Model* model_;
   int32_t stop_;
-  std::optional<KvCache<Bk, float>> cache_;
+  std::optional<typename Model::Cache> cache_;
   int rows_ = 0;
   std::vector<float> last_logits_;
   std::vector<DecodeToken> pending_;
@@ -173,5 +174,8 @@ class LmPolicy {
   std::vector<float> dlogits_;
   int B_ = 0, T_ = 0, L_ = 0;
 };
+
+template <class Bk = Cpu, PromptedQuery Q = LmQuery>
+using LmPolicy = BasicLmPolicy<Transformer<Bk, float>, Q>;
 
 }  // namespace gfnlm

@@ -26,12 +26,11 @@ struct LmLikelihoodConfig {
   int max_rows_per_pass = 256;      // memory bound for the multi-token-terminal case
 };
 
-template <class Bk = Cpu, PromptedQuery Q = LmQuery>
-class LmLikelihoodReward {
+// Model: Transformer or LlamaTransformer (float), as for BasicLmPolicy.
+template <class Model, PromptedQuery Q = LmQuery>
+class BasicLmLikelihoodReward {
  public:
-  using Model = Transformer<Bk, float>;
-
-  LmLikelihoodReward(Model& base, LmLikelihoodConfig config)
+  BasicLmLikelihoodReward(Model& base, LmLikelihoodConfig config)
       : model_(&base), config_(std::move(config)) {}
 
   // BatchPrefixReward: out[t] = log p(D X-prefixed sequence up to state t, then terminal).
@@ -192,5 +191,8 @@ class LmLikelihoodReward {
   LmLikelihoodConfig config_;
   std::vector<int32_t> tokens_;
 };
+
+template <class Bk = Cpu, PromptedQuery Q = LmQuery>
+using LmLikelihoodReward = BasicLmLikelihoodReward<Transformer<Bk, float>, Q>;
 
 }  // namespace gfnlm
