@@ -4,6 +4,7 @@
 #include "fixture.hpp"
 
 #include <gfnlm/io/llama_safetensors.hpp>
+#include <gfnlm/io/lora_peft.hpp>
 
 #include <fmt/format.h>
 #include <catch2/catch.hpp>
@@ -69,6 +70,39 @@ TEST_CASE("llama safetensors: save then load gives identical tensors", "[io_mode
       CHECK(file.info(name).shape == orig.info(name).shape);
       CHECK(file.read_float(name) == orig.read_float(name));
     }
+  }
+}
+
+TEST_CASE("llama safetensors: PEFT adapters load and round-trip", "[io_models][llama][lora]") {
+  const auto e = HfGpt2Expected::load(hf_llama_dir());
+  auto model = load_llama(hf_llama_dir() / "f32");
+  load_lora_peft(hf_llama_dir() / "lora", model);
+  CHECK(model.lora_config()->targets == (LoraTargets::qkv | LoraTargets::fc_proj));
+  const double err = relative_error(fixture_logits(model, e).data(), e.of("f32_lora"));
+  fmt::print("llama lora peft: max |ours - pytorch| / max |pytorch| = {:.3g}\n", err);
+  CHECK(err <= 1e-4);
+
+  // Save then load: identical adapters; the file's q/k lora_B equal the fixture's (HF order).
+  const auto dir = scratch_dir("llama_lora");
+  fs::remove_all(dir);
+  save_lora_peft(dir, model, "hf_llama/f32");
+  const auto saved = read_peft_adapter(dir), orig = read_peft_adapter(hf_llama_dir() / "lora");
+  CHECK(saved.config.target_modules ==
+        std::vector<std::string>{"q_proj", "k_proj", "v_proj", "down_proj"});
+  REQUIRE(saved.modules.size() == orig.modules.size());
+  for (const auto& [module, w] : orig.modules) {
+    INFO(module);
+    REQUIRE(saved.modules.count(module));
+    CHECK(saved.modules.at(module).a == w.a);
+    CHECK(saved.modules.at(module).b == w.b);
+  }
+  auto back = load_llama(hf_llama_dir() / "f32");
+  load_lora_peft(dir, back);
+  const auto pa = model.lora_parameters(), pb = back.lora_parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (std::size_t i = 0; i < pa.size(); ++i) {
+    INFO(pa[i].name);
+    CHECK(std::equal(pa[i].value, pa[i].value + pa[i].size, pb[i].value));
   }
 }
 

@@ -8,6 +8,8 @@ tests/reference/hf_llama/:
             "model.layers.N.self_attn.rotary_emb.inv_freq" buffers older transformers saved
   sharded/  a tied model (tie_word_embeddings true, no lm_head) in BF16 over two shards +
             model.safetensors.index.json
+  lora/     a PEFT LoRA adapter for the f32 model on q_proj, k_proj, v_proj and down_proj
+            (r = 4, lora_alpha = 8)
   expected.json  the token batch and per variant the float32 logits [B, T, V] of PyTorch's
             forward over that variant's weights (BF16 upcast to float32)
 
@@ -87,8 +89,19 @@ def rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
-def forward(w, ids):
+def forward(w, ids, lora=None):
+    """`lora` maps a module ("model.layers.0.self_attn.q_proj") to (A, B, scale): PEFT's
+    lora_B(lora_A(x)) * scale is added to that nn.Linear's output."""
     w = {k: v.float() for k, v in w.items()}
+    lora = lora or {}
+
+    def lin(x, module):
+        y = x @ w[module + ".weight"].t()
+        if module in lora:
+            a, b, scale = lora[module]
+            y = y + (x @ a.t()) @ b.t() * scale
+        return y
+
     Bn, Tn = ids.shape
     inv_freq = 1.0 / (THETA ** (torch.arange(0, HS, 2).float() / HS))
     freqs = torch.outer(torch.arange(Tn).float(), inv_freq)
@@ -99,9 +112,9 @@ def forward(w, ids):
     for l in range(N_LAYER):
         p = f"model.layers.{l}."
         x = rms_norm(h, w[p + "input_layernorm.weight"])
-        q = (x @ w[p + "self_attn.q_proj.weight"].t()).view(Bn, Tn, NH, HS).transpose(1, 2)
-        k = (x @ w[p + "self_attn.k_proj.weight"].t()).view(Bn, Tn, NKV, HS).transpose(1, 2)
-        v = (x @ w[p + "self_attn.v_proj.weight"].t()).view(Bn, Tn, NKV, HS).transpose(1, 2)
+        q = lin(x, p + "self_attn.q_proj").view(Bn, Tn, NH, HS).transpose(1, 2)
+        k = lin(x, p + "self_attn.k_proj").view(Bn, Tn, NKV, HS).transpose(1, 2)
+        v = lin(x, p + "self_attn.v_proj").view(Bn, Tn, NKV, HS).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(NH // NKV, dim=1)  # repeat_kv
@@ -109,11 +122,10 @@ def forward(w, ids):
         att = (q @ k.transpose(2, 3)) / math.sqrt(HS)
         att = torch.softmax(torch.where(causal, att, torch.tensor(torch.finfo(att.dtype).min)), -1)
         y = (att @ v).transpose(1, 2).reshape(Bn, Tn, C)
-        h = h + y @ w[p + "self_attn.o_proj.weight"].t()
+        h = h + lin(y, p + "self_attn.o_proj")
         x = rms_norm(h, w[p + "post_attention_layernorm.weight"])
-        m = torch.nn.functional.silu(x @ w[p + "mlp.gate_proj.weight"].t()) * \
-            (x @ w[p + "mlp.up_proj.weight"].t())
-        h = h + m @ w[p + "mlp.down_proj.weight"].t()
+        m = torch.nn.functional.silu(lin(x, p + "mlp.gate_proj")) * lin(x, p + "mlp.up_proj")
+        h = h + lin(m, p + "mlp.down_proj")
     h = rms_norm(h, w["model.norm.weight"])
     return h @ w.get("lm_head.weight", w["model.embed_tokens.weight"]).t()
 
@@ -143,6 +155,35 @@ def main():
         write_safetensors(os.path.join(d, "model.safetensors"), t)
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(config(False, "float32"), f, indent=2)
+
+        # lora: a PEFT adapter for the f32 model on q/k/v and down_proj (r 4, alpha 8); A is
+        # [r, in], B [out, r] (nn.Linear), B nonzero so the update shows in the logits. q/k's B
+        # rows are in HF's rotate_half order like the base weights.
+        R, ALPHA = 4, 8.0
+        g = torch.Generator().manual_seed(3)
+        lora, tensors = {}, {}
+        for l in range(N_LAYER):
+            for module, (fin, fout) in (("self_attn.q_proj", (C, NH * HS)),
+                                        ("self_attn.k_proj", (C, NKV * HS)),
+                                        ("self_attn.v_proj", (C, NKV * HS)),
+                                        ("mlp.down_proj", (FF, C))):
+                a = torch.randn(R, fin, generator=g) / math.sqrt(fin)
+                b = torch.randn(fout, R, generator=g) * 0.2
+                key = f"model.layers.{l}.{module}"
+                lora[key] = (a, b, ALPHA / R)
+                tensors[f"base_model.model.{key}.lora_A.weight"] = a
+                tensors[f"base_model.model.{key}.lora_B.weight"] = b
+        expected["logits"]["f32_lora"] = forward(untied, ids, lora).flatten().tolist()
+        d = os.path.join(out, "lora")
+        os.makedirs(d, exist_ok=True)
+        write_safetensors(os.path.join(d, "adapter_model.safetensors"), tensors)
+        with open(os.path.join(d, "adapter_config.json"), "w") as f:
+            json.dump({"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": R, "lora_alpha": ALPHA,
+                       "lora_dropout": 0.0,
+                       "target_modules": ["q_proj", "k_proj", "v_proj", "down_proj"],
+                       "fan_in_fan_out": False, "bias": "none", "use_rslora": False,
+                       "base_model_name_or_path": "hf_llama/f32", "inference_mode": True}, f,
+                      indent=2)
 
         tied = {k: v.to(torch.bfloat16) for k, v in make_weights(2, tied=True).items()}
         expected["logits"]["sharded"] = forward(tied, ids).flatten().tolist()
