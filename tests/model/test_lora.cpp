@@ -6,7 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <sstream>
+#include <string>
 #include <vector>
 
 using Model = gfnlm::Transformer<>;
@@ -129,4 +131,20 @@ TEST_CASE("base trainable: parameters() lists base and adapters", "[model][lora]
   m.set_base_trainable(true);
   CHECK(m.parameters().size() == m.base_parameters().size() + m.lora_parameters().size());
   CHECK(m.lora_parameters().front().name == "h.0.attn.c_attn.lora_A");
+}
+
+TEST_CASE("parameter names carry the layer index, also in a one-layer model", "[model]") {
+  gfnlm::TransformerConfig c;
+  c.vocab_size = 7;
+  c.max_seq_len = 4;
+  c.n_layer = 1;
+  c.n_head = 1;
+  c.d_model = 4;
+  gfnlm::Rng rng(1);
+  gfnlm::Transformer<> model(c, rng);
+  std::vector<std::string> names;
+  for (const auto& p : model.base_parameters()) names.push_back(p.name);
+  REQUIRE(std::find(names.begin(), names.end(), "h.0.ln_1.weight") != names.end());
+  REQUIRE(std::find(names.begin(), names.end(), "wte.weight") != names.end());
+  for (const auto& n : names) REQUIRE(n.find("{}") == std::string::npos);
 }

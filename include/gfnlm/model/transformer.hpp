@@ -15,6 +15,7 @@
 #include <gfnlm/model/kv_cache.hpp>
 #include <gfnlm/model/lora.hpp>
 #include <gfnlm/model/parameter.hpp>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -298,8 +299,10 @@ class Transformer {
     ParameterList<Scalar> list;
     for (const auto& s : gpt2::param_specs<Scalar>(cfg_))
       for (int l = 0; l < s.layers; ++l) {
+        // Per-layer names carry a "{}" for the layer index (also when the model has one layer).
+        const bool per_layer = std::string_view(s.name).find("{}") != std::string_view::npos;
         const std::string name =
-            s.layers == 1 ? std::string(s.name) : fmt::format(fmt::runtime(s.name), l);
+            per_layer ? fmt::format(fmt::runtime(s.name), l) : std::string(s.name);
         list.push_back({name, P_.*(s.member) + l * s.size, G_.*(s.member) + l * s.size, s.size,
                         s.weight_decay});
       }
