@@ -1,13 +1,19 @@
-// Samples text from a pretrained Llama-family model (issue 4, "examples/generate.cpp"): a
-// llama2.c checkpoint (legacy or version-1 fp32 layout) with its llama2.c tokenizer file,
-// decoded incrementally on a KV cache, several samples as rows of one batch. Sampling is
-// temperature, then top-k, then top-p (nucleus) on the renormalised distribution; temperature 0
-// is greedy. Prints each sample and the decoding speed (prefill and generation separately).
+// Samples text from a pretrained model (issue 4, "examples/generate.cpp"): a llama2.c checkpoint
+// (legacy or version-1 fp32 layout) with its llama2.c tokenizer file, or a Hugging Face GPT-2 /
+// Llama safetensors folder (single or sharded) with a GPT-2 BPE vocabulary or a llama2.c
+// tokenizer file; decoded incrementally on a KV cache, several samples as rows of one batch.
+// Sampling is temperature, then top-k, then top-p (nucleus) on the renormalised distribution;
+// temperature 0 is greedy. Prints each sample and the decoding speed (prefill and generation
+// separately).
 //
 //   generate --model ../shared/models/aidreams260K/model.bin
 //            --tokenizer ../shared/models/aidreams260K/tok512.bin --prompt "Once upon a time"
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/io/gpt2_safetensors.hpp>
+#include <gfnlm/io/hf_config.hpp>
+#include <gfnlm/io/llama_safetensors.hpp>
 #include <gfnlm/io/load_llama2c.hpp>
+#include <gfnlm/text/gpt2_bpe.hpp>
 #include <gfnlm/text/llama2c_tokenizer.hpp>
 
 #include <fmt/format.h>
@@ -16,7 +22,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -57,20 +65,115 @@ int32_t sample(const float* logits, int V, const Sampling& s, gfnlm::Rng& rng,
   return order[keep - 1];
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{
-      "Generate text from a llama2.c checkpoint (legacy or version-1 fp32 layout) with its "
-      "llama2.c tokenizer file, sampling with temperature / top-k / top-p"};
-  std::string model_path, tok_path, prompt = "Once upon a time";
+struct Options {
+  std::string prompt = "Once upon a time";
   int max_new = 100, samples = 1;
   Sampling s;
   uint64_t seed = 1;
   bool no_bos = false, keep_going = false;
-  app.add_option("--model", model_path, "llama2.c checkpoint (model.bin)")->required();
-  app.add_option("--tokenizer", tok_path, "llama2.c tokenizer file (tokenizer.bin, tok512.bin)")
+};
+
+template <class Model, class Tok>
+void run(const Model& model, const Tok& tok, Options o) {
+  const auto& c = model.config();
+  std::vector<int32_t> prefix;
+  if (!o.no_bos && tok.bos_id() >= 0) prefix.push_back(tok.bos_id());
+  for (const auto t : tok.encode(o.prompt)) prefix.push_back(t);
+  GFNLM_CHECK(!prefix.empty(), "empty prompt with --no-bos: nothing to condition on");
+  GFNLM_CHECK(static_cast<int>(prefix.size()) < c.max_seq_len,
+              "the prompt is {} tokens, the model's seq_len is {}", prefix.size(), c.max_seq_len);
+  o.max_new = std::min<int>(o.max_new, c.max_seq_len - static_cast<int>(prefix.size()));
+  fmt::print(stderr,
+             "model: {} layers, width {}, {} heads, vocab {}, seq_len {} ({} parameters); prompt "
+             "{} tokens\n",
+             c.n_layer, c.d_model, c.n_head, c.vocab_size, c.max_seq_len, model.num_parameters(),
+             prefix.size());
+
+  gfnlm::Rng rng(o.seed);
+  auto cache = model.make_cache(o.samples);
+  const int V = c.vocab_size;
+  std::vector<std::vector<int32_t>> out(o.samples, prefix);
+  std::vector<bool> done(o.samples, false);
+  std::vector<gfnlm::DecodeToken> batch;
+  for (int r = 0; r < o.samples; ++r)
+    for (const auto t : prefix) batch.push_back({r, t});
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  auto logits = model.decode(cache, batch);
+  const auto t1 = Clock::now();
+  // last logits of each row: in the prefill they are the row's last token
+  std::vector<const float*> last(o.samples);
+  for (int r = 0; r < o.samples; ++r)
+    last[r] = logits.data() + (static_cast<std::size_t>(r + 1) * prefix.size() - 1) * V;
+  std::vector<int32_t> order;
+  std::vector<double> p;
+  long generated = 0;
+  for (int step = 0; step < o.max_new; ++step) {
+    batch.clear();
+    for (int r = 0; r < o.samples; ++r) {
+      if (done[r]) continue;
+      const int32_t next = sample(last[r], V, o.s, rng, order, p);
+      if (!o.keep_going && (next == tok.eos_id() || next == tok.bos_id())) {
+        done[r] = true;
+        continue;
+      }
+      out[r].push_back(next);
+      ++generated;
+      if (step + 1 < o.max_new) batch.push_back({r, next});
+    }
+    if (batch.empty()) break;
+    logits = model.decode(cache, batch);
+    for (std::size_t i = 0; i < batch.size(); ++i) last[batch[i].row] = logits.data() + i * V;
+  }
+  const auto t2 = Clock::now();
+  const std::size_t skip = !o.no_bos && tok.bos_id() >= 0 ? 1 : 0;  // print the text, not BOS
+  for (int r = 0; r < o.samples; ++r)
+    fmt::print("--- sample {} ---\n{}\n", r,
+               tok.decode(std::span<const int32_t>(out[r]).subspan(skip)));
+  const double prefill_s = std::chrono::duration<double>(t1 - t0).count(),
+               gen_s = std::chrono::duration<double>(t2 - t1).count();
+  fmt::print(stderr,
+             "prefill: {} tokens in {:.4f} s ({:.0f} tokens/s); generation: {} tokens in "
+             "{:.4f} s ({:.0f} tokens/s)\n",
+             prefix.size() * o.samples, prefill_s, prefix.size() * o.samples / prefill_s, generated,
+             gen_s, generated / gen_s);
+}
+
+// "gpt2" or "llama" for a Hugging Face folder / safetensors file (config.json, else our metadata).
+std::string hf_model_type(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  const auto config = (fs::is_directory(path) ? path : path.parent_path()) / "config.json";
+  if (fs::exists(config)) return gfnlm::read_hf_config(config).model_type;
+  const auto shards = gfnlm::SafetensorsShards::open(path);
+  const auto it = shards.metadata().find("gfnlm.format");
+  GFNLM_CHECK(it != shards.metadata().end(),
+              "'{}': no config.json beside the weights and no 'gfnlm.format' metadata",
+              path.string());
+  return it->second;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Generate text from a llama2.c checkpoint or a Hugging Face GPT-2 / Llama safetensors "
+      "checkpoint, sampling with temperature / top-k / top-p"};
+  std::string model_path, tok_path;
+  Options o;
+  auto& prompt = o.prompt;
+  auto& max_new = o.max_new;
+  auto& samples = o.samples;
+  auto& s = o.s;
+  auto& seed = o.seed;
+  auto& no_bos = o.no_bos;
+  auto& keep_going = o.keep_going;
+  app.add_option("--model", model_path,
+                 "llama2.c checkpoint (model.bin), or a Hugging Face GPT-2 / Llama checkpoint: a "
+                 "folder, a .safetensors file or a model.safetensors.index.json")
       ->required();
+  app.add_option("--tokenizer", tok_path,
+                 "llama2.c tokenizer file (tokenizer.bin, tok512.bin); for GPT-2, a folder with "
+                 "vocab.json + merges.txt or encoder.json + vocab.bpe (default: the model folder)");
   app.add_option("--prompt", prompt, "text to continue (may be empty)");
   app.add_option("--max-new-tokens", max_new,
                  "tokens to generate per sample, capped by the model's seq_len")
@@ -86,72 +189,39 @@ int main(int argc, char** argv) {
   app.add_option("--samples", samples, "independent samples, decoded together as one batch")
       ->check(CLI::Range(1, 1024));
   app.add_option("--seed", seed, "random seed of the sampler");
-  app.add_flag("--no-bos", no_bos, "do not prepend the BOS token (id 1) to the prompt");
+  app.add_flag("--no-bos", no_bos, "do not prepend the tokenizer's BOS token to the prompt");
   app.add_flag("--ignore-eos", keep_going, "keep generating after EOS / BOS instead of stopping");
   CLI11_PARSE(app, argc, argv);
 
   try {
-    const auto model = gfnlm::load_llama2c(model_path);
-    const auto& c = model.config();
-    const auto tok = gfnlm::Llama2cTokenizer::from_file(tok_path, c.vocab_size);
-    std::vector<int32_t> prefix;
-    if (!no_bos) prefix.push_back(tok.bos_id());
-    for (const auto t : tok.encode(prompt)) prefix.push_back(t);
-    GFNLM_CHECK(!prefix.empty(), "empty prompt with --no-bos: nothing to condition on");
-    GFNLM_CHECK(static_cast<int>(prefix.size()) < c.max_seq_len,
-                "the prompt is {} tokens, the model's seq_len is {}", prefix.size(), c.max_seq_len);
-    max_new = std::min<int>(max_new, c.max_seq_len - static_cast<int>(prefix.size()));
-    fmt::print(stderr,
-               "model: dim {} hidden {} layers {} heads {} kv_heads {} vocab {} seq_len {} ({} "
-               "parameters); prompt {} tokens\n",
-               c.d_model, c.d_ff, c.n_layer, c.n_head, c.n_kv_head, c.vocab_size, c.max_seq_len,
-               model.num_parameters(), prefix.size());
-
-    gfnlm::Rng rng(seed);
-    auto cache = model.make_cache(samples);
-    const int V = c.vocab_size;
-    std::vector<std::vector<int32_t>> out(samples, prefix);
-    std::vector<bool> done(samples, false);
-    std::vector<gfnlm::DecodeToken> batch;
-    for (int r = 0; r < samples; ++r)
-      for (const auto t : prefix) batch.push_back({r, t});
-    using Clock = std::chrono::steady_clock;
-    const auto t0 = Clock::now();
-    auto logits = model.decode(cache, batch);
-    const auto t1 = Clock::now();
-    // last logits of each row: in the prefill they are the row's last token
-    std::vector<const float*> last(samples);
-    for (int r = 0; r < samples; ++r)
-      last[r] = logits.data() + (static_cast<std::size_t>(r + 1) * prefix.size() - 1) * V;
-    std::vector<int32_t> order;
-    std::vector<double> p;
-    long generated = 0;
-    for (int step = 0; step < max_new; ++step) {
-      batch.clear();
-      for (int r = 0; r < samples; ++r) {
-        if (done[r]) continue;
-        const int32_t next = sample(last[r], V, s, rng, order, p);
-        if (!keep_going && (next == tok.eos_id() || next == tok.bos_id())) {
-          done[r] = true;
-          continue;
-        }
-        out[r].push_back(next);
-        ++generated;
-        if (step + 1 < max_new) batch.push_back({r, next});
-      }
-      if (batch.empty()) break;
-      logits = model.decode(cache, batch);
-      for (std::size_t i = 0; i < batch.size(); ++i) last[batch[i].row] = logits.data() + i * V;
+    namespace fs = std::filesystem;
+    const fs::path path(model_path);
+    const bool hf =
+        fs::is_directory(path) || path.extension() == ".safetensors" || path.extension() == ".json";
+    auto llama2c_tokenizer = [&](int vocab) {
+      GFNLM_CHECK(!tok_path.empty() && !fs::is_directory(tok_path),
+                  "--tokenizer must name a llama2.c tokenizer file for this model");
+      return gfnlm::Llama2cTokenizer::from_file(tok_path, vocab);
+    };
+    if (!hf) {
+      const auto model = gfnlm::load_llama2c(model_path);
+      run(model, llama2c_tokenizer(model.config().vocab_size), o);
+    } else if (const auto type = hf_model_type(path); type == "gpt2") {
+      const auto model = gfnlm::load_gpt2(path);
+      const fs::path dir = !tok_path.empty()        ? fs::path(tok_path)
+                           : fs::is_directory(path) ? path
+                                                    : path.parent_path();
+      const auto tok = gfnlm::Gpt2Bpe::from_directory(dir);
+      GFNLM_CHECK(tok.vocab_size() <= model.config().vocab_size,
+                  "the tokenizer has {} tokens, the model's vocabulary {}", tok.vocab_size(),
+                  model.config().vocab_size);
+      run(model, tok, o);
+    } else if (type == "llama") {
+      const auto model = gfnlm::load_llama(path);
+      run(model, llama2c_tokenizer(model.config().vocab_size), o);
+    } else {
+      gfnlm::fail("'{}': model type '{}' is not supported (gpt2, llama)", model_path, type);
     }
-    const auto t2 = Clock::now();
-    for (int r = 0; r < samples; ++r) fmt::print("--- sample {} ---\n{}\n", r, tok.decode(out[r]));
-    const double prefill_s = std::chrono::duration<double>(t1 - t0).count(),
-                 gen_s = std::chrono::duration<double>(t2 - t1).count();
-    fmt::print(stderr,
-               "prefill: {} tokens in {:.4f} s ({:.0f} tokens/s); generation: {} tokens in "
-               "{:.4f} s ({:.0f} tokens/s)\n",
-               prefix.size() * samples, prefill_s, prefix.size() * samples / prefill_s, generated,
-               gen_s, generated / gen_s);
   } catch (const std::exception& e) {
     fmt::print(stderr, "generate: {}\n", e.what());
     return 1;
