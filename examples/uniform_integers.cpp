@@ -16,9 +16,11 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 
 namespace ui = gfnlm::uniform_integers;
@@ -42,6 +44,14 @@ nlohmann::json to_json(const ui::ModelResult& r) {
   for (int k = 0; k < ui::kNumKinds; ++k)
     kinds[std::string(ui::kind_name(ui::AnswerKind(k)))] = r.counts.kind[k];
   j["answer_kinds"] = kinds;
+  // The 20 most frequent invalid answers.
+  std::vector<std::pair<int64_t, std::string>> bad;
+  for (const auto& [text, n] : r.counts.invalid_text) bad.push_back({n, text});
+  std::sort(bad.begin(), bad.end(), std::greater<>());
+  if (bad.size() > 20) bad.resize(20);
+  nlohmann::json top = nlohmann::json::array();
+  for (const auto& [n, text] : bad) top.push_back({{"text", text}, {"count", n}});
+  j["top_invalid_answers"] = top;
   if (r.log_z) {
     j["log_partition"] = {{"mean", r.log_z->mean},
                           {"std", r.log_z->std},
@@ -109,6 +119,19 @@ int main(int argc, char** argv) {
   app.add_option("--sft-steps", sft_steps, "SFT steps (default from the mode)");
   app.add_option("--pretrain-steps", pretrain_steps,
                  "Base-model pretraining steps (default from the mode)");
+  // Tuning knobs (defaults from ui::ExperimentConfig; docs/uniform_integers.md).
+  double gfn_lr = -1, p_on = -1, p_tempered = -1, t_high = -1;
+  int min_len = -1, lora_rank = -1, base_width = -1, gfn_batch = -1, gfn_buffer = -1;
+  app.add_option("--gfn-lr", gfn_lr, "GFlowNet learning rate");
+  app.add_option("--min-len", min_len, "GFlowNet: STOP masked before this many answer tokens");
+  app.add_option("--lora-rank", lora_rank, "LoRA rank of every fine-tuning (alpha = rank)");
+  app.add_option("--base-width", base_width, "Width (d_model) of the embedded base model");
+  app.add_option("--gfn-batch", gfn_batch, "GFlowNet trajectories per behaviour group");
+  app.add_option("--gfn-buffer", gfn_buffer, "GFlowNet replay capacity");
+  app.add_option("--p-on-policy", p_on, "GFlowNet exploration: on-policy share");
+  app.add_option("--p-tempered", p_tempered,
+                 "GFlowNet exploration: tempered share (replay takes the rest)");
+  app.add_option("--t-high", t_high, "GFlowNet exploration: highest behaviour temperature");
   CLI11_PARSE(app, argc, argv);
 
   if (!model_path.empty() || !tokenizer_path.empty()) {
@@ -127,6 +150,22 @@ int main(int argc, char** argv) {
   if (ppo_steps >= 0) config.ppo_steps = ppo_steps;
   if (sft_steps >= 0) config.sft_steps = sft_steps;
   if (pretrain_steps > 0) config.base.steps = pretrain_steps;
+  if (gfn_lr > 0) config.gfn_lr = gfn_lr;
+  if (min_len >= 0) config.gfn_min_len = min_len;
+  if (lora_rank > 0) {
+    config.lora.rank = lora_rank;
+    config.lora.alpha = double(lora_rank);
+  }
+  if (base_width > 0) config.base.d_model = base_width;
+  if (gfn_batch > 0) config.gfn_batch = gfn_batch;
+  if (gfn_buffer > 0) config.gfn_buffer = gfn_buffer;
+  if (p_on >= 0 || p_tempered >= 0) {
+    auto& e = config.gfn_exploration;
+    if (p_on >= 0) e.p_on_policy = p_on;
+    if (p_tempered >= 0) e.p_tempered = p_tempered;
+    e.p_replay = 1.0 - e.p_on_policy - e.p_tempered;
+  }
+  if (t_high > 0) config.gfn_exploration.t_high = t_high;
   config.gfn_objective = objective == "tb" ? ui::ExperimentConfig::Objective::trajectory_balance
                                            : ui::ExperimentConfig::Objective::modified_subtb;
   config.cache_dir = no_cache ? std::filesystem::path() : std::filesystem::path(cache_dir);

@@ -5,6 +5,7 @@
 // except "0" itself, no spaces), immediately followed by the end (stop) token.
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -114,6 +115,9 @@ struct AnswerCounts {
   std::array<int64_t, kNumValues> value{};
   std::array<int64_t, kNumKinds> kind{};
   int64_t total = 0;
+  // The text of each distinct invalid answer (stop token excluded; "" for empty) and its count:
+  // shows which failures remain (docs/uniform_integers.md). Filled by evaluate_policy.
+  std::map<std::string, int64_t> invalid_text;
 
   void add(const Answer& a) {
     ++total;

@@ -1,7 +1,8 @@
 #pragma once
 // The whole random-integer experiment of issue 5 as one function, shared by the example program
 // (examples/uniform_integers.cpp) and its quick-mode test: from one base model (base_model.hpp),
-// three LoRA fine-tunings - GFlowNet (modified SubTB through gfnlm::Sampler), PPO and SFT on
+// three LoRA fine-tunings - GFlowNet (trajectory balance or modified SubTB through gfnlm::Sampler,
+// with SPEC section 4's min-length mask), PPO and SFT on
 // uniform draws - then every model sampled `samples` times and scored (SPEC section 6).
 #include <gfnlm/baselines/ppo.hpp>
 #include <gfnlm/baselines/rollout.hpp>
@@ -47,7 +48,9 @@ struct ExperimentConfig {
   // log R = -8 per invalid token, T = 2 rollouts are long junk whose huge TB errors dominate every
   // step; T <= 1 keeps the steps about the shape of the valid answers (docs/uniform_integers.md).
   enum class Objective { modified_subtb, trajectory_balance };
-  Objective gfn_objective = Objective::trajectory_balance;  // see docs/uniform_integers.md
+  // TB by default: with min_len = 1 modified SubTB trains too (>= 99% valid) but stays further
+  // from uniform (KL ~0.15 against TB's ~0.01; docs/uniform_integers.md).
+  Objective gfn_objective = Objective::trajectory_balance;
   int gfn_steps = 600;
   int gfn_batch = 8;  // trajectories per behaviour group
   int gfn_groups = 4;
@@ -55,6 +58,10 @@ struct ExperimentConfig {
   double gfn_lr_final_fraction = 0.1;  // linear decay after 20 warm-up steps: less noise at the end
   ExplorationConfig gfn_exploration{
       .p_on_policy = 0.5, .p_tempered = 0.25, .p_replay = 0.25, .t_low = 0.5, .t_high = 1.0};
+  // STOP masked before this many answer tokens (SPEC section 4's min-length mask; section 3's
+  // continuation task uses 1 too). With 1 the root is no end point, so its flow is not anchored
+  // to the empty answer's log R (docs/uniform_integers.md); the GFlowNet never answers "".
+  int gfn_min_len = 1;
   int gfn_buffer = 128;         // replay capacity: above the 101 answers sharing the top reward
   double gfn_log_z_init = 8.0;  // TB: log Z >= the largest log R, a bound any user knows
   double gfn_log_z_lr = 0.05;
@@ -81,10 +88,10 @@ struct ExperimentConfig {
   // samples. Still shows the point of the task.
   static ExperimentConfig quick() {
     ExperimentConfig c;
-    c.base.steps = 200;
+    c.base.steps = 400;  // a less confident base than the default's: ~93% valid after GFlowNet
     c.samples = 2000;
-    c.gfn_steps = 250;
-    c.ppo_steps = 30;
+    c.gfn_steps = 400;
+    c.ppo_steps = 15;
     c.sft_steps = 80;
     return c;
   }
@@ -118,15 +125,17 @@ inline std::string_view objective_name(ExperimentConfig::Objective o) {
   return o == ExperimentConfig::Objective::trajectory_balance ? "TB" : "modified SubTB";
 }
 
-// Trains `policy` with gfnlm::Sampler and objective O on the one prompt.
+// Trains `policy` with gfnlm::Sampler and objective O on the one prompt. Returns the Sampler's
+// mask: it is part of the trained sampler, so the GFlowNet is evaluated with it.
 template <class P, class O>
-void train_gflownet(P& policy, O objective, const CharTokenizer& tok, const LmQuery& query,
-                    const ExperimentConfig& config,
-                    const std::function<void(const std::string&)>& say) {
+LogitMask train_gflownet(P& policy, O objective, const CharTokenizer& tok, const LmQuery& query,
+                         const ExperimentConfig& config,
+                         const std::function<void(const std::string&)>& say) {
   const GfnLogReward<CharTokenizer> reward(tok, config.gfn_reward);
   SamplerConfig sc;
   sc.trajectories_per_query = config.gfn_batch;
   sc.max_len = kMaxAnswerTokens;
+  sc.min_len = config.gfn_min_len;
   sc.optimizer.lr = config.gfn_lr;
   sc.buffer.capacity = config.gfn_buffer;
   sc.objective_lr = config.gfn_log_z_lr;
@@ -145,6 +154,7 @@ void train_gflownet(P& policy, O objective, const CharTokenizer& tok, const LmQu
           objective_name(config.gfn_objective), step + 1, config.gfn_steps, m.loss, m.mean_log_r,
           m.log_z));
   }
+  return sampler.mask();
 }
 
 }  // namespace detail
@@ -155,19 +165,21 @@ void train_gflownet(P& policy, O objective, const CharTokenizer& tok, const LmQu
 template <class P>
 AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const CharTokenizer& tok, int n,
                              int chunk, Rng& rng, const GfnRewardConfig* reward = nullptr,
-                             LogPartitionEstimate* log_z_out = nullptr) {
+                             LogPartitionEstimate* log_z_out = nullptr,
+                             const LogitMask* mask = nullptr) {
   AnswerCounts counts;
   BasicTrajectoryBatch<double> log_q_batch;  // rows of length 0 carrying log q and log R
   if (log_z_out) log_q_batch.resize(n, 0);
   for (int start = 0; start < n; start += chunk) {
     const int rows = std::min(chunk, n - start);
     const std::vector<LmQuery> queries(rows, query);
-    const auto batch =
-        sample_rollouts(policy, std::span<const LmQuery>(queries), {kMaxAnswerTokens, 1.0}, rng);
+    const auto batch = sample_rollouts(policy, std::span<const LmQuery>(queries),
+                                       RolloutConfig{kMaxAnswerTokens, 1.0, mask}, rng);
     for (int b = 0; b < rows; ++b) {
       const auto z = row_actions(batch, b);
       const auto answer = parse_tokens(tok, z, batch.stopped[b]);
       counts.add(answer);
+      if (!answer.is_valid()) ++counts.invalid_text[tok.decode(z)];
       if (!log_z_out) continue;
       double log_q = batch.stopped[b] ? double(batch.log_stop(b, batch.length[b])) : 0.0;
       for (int t = 0; t < batch.length[b]; ++t) log_q += batch.log_pf(b, t);
@@ -228,14 +240,15 @@ inline ExperimentResults run_experiment(
   Model gfn_model = adapted(1);
   Policy gfn_policy(gfn_model, eos);
   t0 = detail::Clock::now();
+  LogitMask gfn_mask;
   if (config.gfn_objective == ExperimentConfig::Objective::trajectory_balance)
-    detail::train_gflownet(
+    gfn_mask = detail::train_gflownet(
         gfn_policy,
         TrajectoryBalance(TrajectoryBalanceConfig{.log_z_init = config.gfn_log_z_init,
                                                   .log_z_lr = config.gfn_log_z_lr}),
         tok, query, config, say);
   else
-    detail::train_gflownet(gfn_policy, ModifiedSubTB{}, tok, query, config, say);
+    gfn_mask = detail::train_gflownet(gfn_policy, ModifiedSubTB{}, tok, query, config, say);
   ModelResult gfn_result;
   gfn_result.name = "GFlowNet";
   gfn_result.train_seconds = detail::seconds_since(t0);
@@ -278,12 +291,13 @@ inline ExperimentResults run_experiment(
   sft_result.train_seconds = detail::seconds_since(t0);
 
   // (c) Evaluation: the same sampler code for every model.
-  auto evaluate = [&](ModelResult& r, Policy& policy, bool log_z) {
+  // Base, PPO and SFT sample without masks; the GFlowNet with its Sampler's (min-length) mask.
+  auto evaluate = [&](ModelResult& r, Policy& policy, bool log_z, const LogitMask* mask = nullptr) {
     const auto te = detail::Clock::now();
     Rng eval_rng(config.seed * 31 + r.name.size());
     LogPartitionEstimate est;
     r.counts = evaluate_policy(policy, query, tok, config.samples, config.eval_chunk, eval_rng,
-                               &config.gfn_reward, log_z ? &est : nullptr);
+                               &config.gfn_reward, log_z ? &est : nullptr, mask);
     if (log_z) r.log_z = est;
     r.report = uniformity_report(r.counts.value, double(r.counts.invalid()));
     r.eval_seconds = detail::seconds_since(te);
@@ -295,7 +309,7 @@ inline ExperimentResults run_experiment(
   evaluate(base_result, base_policy, false);
   evaluate(ppo_result, ppo_policy, false);
   evaluate(sft_result, sft_policy, false);
-  evaluate(gfn_result, gfn_policy, true);
+  evaluate(gfn_result, gfn_policy, true, &gfn_mask);
   results.models = {base_result, ppo_result, sft_result, gfn_result};
   results.true_log_z = config.gfn_reward.valid + std::log(double(kNumValues));
   results.total_seconds = detail::seconds_since(t_total);
