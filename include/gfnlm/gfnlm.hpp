@@ -23,8 +23,8 @@
 #include <gfnlm/model/pretrain.hpp>
 #include <gfnlm/model/transformer.hpp>
 // io
-#include <gfnlm/io/hf_config.hpp>
 #include <gfnlm/io/gpt2_safetensors.hpp>
+#include <gfnlm/io/hf_config.hpp>
 #include <gfnlm/io/llama2c.hpp>
 #include <gfnlm/io/llama_safetensors.hpp>
 #include <gfnlm/io/load_llama2c.hpp>

@@ -17,8 +17,8 @@ const gfnlm::Gpt2Bpe& tokenizer() {
     }
     // Every merge's result joins the vocabulary, as in a real BPE training run.
     const std::vector<std::pair<std::string, std::string>> merges{
-        {"h", "e"}, {"l", "l"}, {"he", "ll"}, {"hell", "o"}, {"Ġ", "h"}, {"Ġh", "e"},
-        {"Ġhe", "ll"}, {"Ġhell", "o"}, {"Ġ", "Ġ"}, {"ĠĠ", "ĠĠ"}, {"1", "2"}, {"12", "3"}};
+        {"h", "e"},    {"l", "l"},     {"he", "ll"}, {"hell", "o"}, {"Ġ", "h"}, {"Ġh", "e"},
+        {"Ġhe", "ll"}, {"Ġhell", "o"}, {"Ġ", "Ġ"},   {"ĠĠ", "ĠĠ"},  {"1", "2"}, {"12", "3"}};
     std::string merges_text = "#version: 0.2\n";
     for (const auto& [a, b] : merges) {
       if (!vocab.contains(a + b)) vocab[a + b] = id++;

@@ -28,7 +28,7 @@ template <class... Args>
 }  // namespace gfnlm
 
 // Checks a precondition that depends on user input; never compiled out.
-#define GFNLM_CHECK(cond, ...)                                                          \
-  do {                                                                                  \
-    if (!(cond)) ::gfnlm::fail(__VA_ARGS__);                                            \
+#define GFNLM_CHECK(cond, ...)               \
+  do {                                       \
+    if (!(cond)) ::gfnlm::fail(__VA_ARGS__); \
   } while (false)

@@ -28,8 +28,7 @@ struct WarmupDecay {
   double operator()(int step) const {
     if (warmup > 0 && step < warmup) return static_cast<double>(step + 1) / warmup;
     if (total <= warmup) return 1.0;
-    const double frac =
-        std::clamp(static_cast<double>(step - warmup) / (total - warmup), 0.0, 1.0);
+    const double frac = std::clamp(static_cast<double>(step - warmup) / (total - warmup), 0.0, 1.0);
     return 1.0 + (final_fraction - 1.0) * frac;
   }
 };

@@ -13,14 +13,13 @@
 namespace gfnlm {
 
 template <class T>
-  requires std::is_trivially_copyable_v<T>
+requires std::is_trivially_copyable_v<T>
 void write_pod(std::ostream& os, const T& value) {
   os.write(reinterpret_cast<const char*>(&value), sizeof(T));
 }
 
 template <class T>
-  requires std::is_trivially_copyable_v<T>
-T read_pod(std::istream& is, const char* field) {
+requires std::is_trivially_copyable_v<T> T read_pod(std::istream& is, const char* field) {
   T value{};
   is.read(reinterpret_cast<char*>(&value), sizeof(T));
   GFNLM_CHECK(is.gcount() == static_cast<std::streamsize>(sizeof(T)),
@@ -29,7 +28,7 @@ T read_pod(std::istream& is, const char* field) {
 }
 
 template <class T>
-  requires std::is_trivially_copyable_v<T>
+requires std::is_trivially_copyable_v<T>
 void write_array(std::ostream& os, const T* data, std::size_t count) {
   write_pod<uint64_t>(os, count);
   os.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(count * sizeof(T)));
@@ -37,7 +36,7 @@ void write_array(std::ostream& os, const T* data, std::size_t count) {
 
 // Reads an array written by write_array into `data`, which must hold exactly `expected` items.
 template <class T>
-  requires std::is_trivially_copyable_v<T>
+requires std::is_trivially_copyable_v<T>
 void read_array(std::istream& is, T* data, std::size_t expected, const char* field) {
   const auto count = read_pod<uint64_t>(is, field);
   GFNLM_CHECK(count == expected, "checkpoint field '{}' holds {} values, expected {}", field, count,
@@ -48,8 +47,10 @@ void read_array(std::istream& is, T* data, std::size_t expected, const char* fie
 }
 
 template <class T>
-  requires std::is_trivially_copyable_v<T>
-std::vector<T> read_vector(std::istream& is, const char* field, std::size_t max_count = 1u << 30) {
+requires std::is_trivially_copyable_v<T> std::vector<T> read_vector(std::istream& is,
+                                                                    const char* field,
+                                                                    std::size_t max_count = 1u
+                                                                                            << 30) {
   const auto count = read_pod<uint64_t>(is, field);
   GFNLM_CHECK(count <= max_count, "checkpoint field '{}' claims {} values (limit {})", field, count,
               max_count);
@@ -60,7 +61,9 @@ std::vector<T> read_vector(std::istream& is, const char* field, std::size_t max_
   return out;
 }
 
-inline void write_string(std::ostream& os, const std::string& s) { write_array(os, s.data(), s.size()); }
+inline void write_string(std::ostream& os, const std::string& s) {
+  write_array(os, s.data(), s.size());
+}
 
 inline std::string read_string(std::istream& is, const char* field) {
   auto chars = read_vector<char>(is, field, 1u << 20);

@@ -17,14 +17,14 @@ struct ContextInsert {
 
 template <class Scalar>
 struct BasicTrajectoryBatch {
-  Tensor<int32_t, 2> actions;   // [B, L] chosen tokens; -1 past the row's length
-  Tensor<Scalar, 2> log_pf;     // [B, L]   log q(a_t | s_t) at temperature 1
-  Tensor<Scalar, 2> log_stop;   // [B, L+1] log q(STOP | s_t)
-  Tensor<Scalar, 2> log_r;      // [B, L+1] tempered log R(s_t STOP); -inf = zero reward
-  std::vector<int> length;      // actions taken before STOP (or before hitting max length)
-  std::vector<bool> stopped;    // false: the row hit max length; it counts as stopped there
-                                // with q(STOP) = 1, so log_stop[b][length] is ignored
-  std::vector<int> query;       // which query each row answers
+  Tensor<int32_t, 2> actions;  // [B, L] chosen tokens; -1 past the row's length
+  Tensor<Scalar, 2> log_pf;    // [B, L]   log q(a_t | s_t) at temperature 1
+  Tensor<Scalar, 2> log_stop;  // [B, L+1] log q(STOP | s_t)
+  Tensor<Scalar, 2> log_r;     // [B, L+1] tempered log R(s_t STOP); -inf = zero reward
+  std::vector<int> length;     // actions taken before STOP (or before hitting max length)
+  std::vector<bool> stopped;   // false: the row hit max length; it counts as stopped there
+                               // with q(STOP) = 1, so log_stop[b][length] is ignored
+  std::vector<int> query;      // which query each row answers
   std::vector<std::vector<ContextInsert>> context;  // tool output per row, in order
   // Optional: a learned state flow log F(s_t) [B, L+1] for SubTB / DB with a flow head
   // (SPEC section 2). Empty when unused; resize() leaves it empty.

@@ -55,9 +55,15 @@ class AdamW {
     }
   }
 
-  int steps_taken() const { return t_; }
-  const AdamWConfig& config() const { return config_; }
-  void set_lr(double lr) { config_.lr = lr; }
+  int steps_taken() const {
+    return t_;
+  }
+  const AdamWConfig& config() const {
+    return config_;
+  }
+  void set_lr(double lr) {
+    config_.lr = lr;
+  }
 
   void save(std::ostream& os) const {
     write_pod<int32_t>(os, t_);
