@@ -14,22 +14,14 @@
 #include <sstream>
 #include <vector>
 
+using gfnlm::test::dot;
 using gfnlm::test::fd_max_rel_err;
+using gfnlm::test::randn;
 using gfnlm::test::report;
 using Vec = std::vector<double>;
 
 namespace {
 
-Vec randn(gfnlm::Rng& rng, std::size_t n, double std = 1.0, double mean = 0.0) {
-  Vec v(n);
-  for (auto& x : v) x = mean + std * rng.normal();
-  return v;
-}
-double dot(const Vec& a, const Vec& b) {
-  double s = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
 constexpr double kTol = 1e-6;
 
 }  // namespace

@@ -9,6 +9,9 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <vector>
+
+#include <gfnlm/core/rng.hpp>
 
 namespace gfnlm::test {
 
@@ -42,6 +45,18 @@ inline double fd_max_rel_err(double* x, const double* grad, std::size_t n,
 
 inline void report(const std::string& what, double err) {
   std::printf("FD max relative error %-34s %.3e\n", what.c_str(), err);
+}
+
+// Random inputs and the weighted-sum loss L = w . y that the layer checks differentiate.
+inline std::vector<double> randn(Rng& rng, std::size_t n, double std = 1.0, double mean = 0.0) {
+  std::vector<double> v(n);
+  for (auto& x : v) x = mean + std * rng.normal();
+  return v;
+}
+inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
 }
 
 }  // namespace gfnlm::test
