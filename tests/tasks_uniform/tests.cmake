@@ -5,3 +5,6 @@ gfnlm_add_test(test_tasks_uniform
 gfnlm_add_test(test_tasks_uniform_quick
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_quick_experiment.cpp
   LABELS tasks_uniform slow)
+gfnlm_add_test(test_tasks_uniform_subtb_root
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_subtb_root_flow.cpp
+  LABELS tasks_uniform)
