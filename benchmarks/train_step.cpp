@@ -1,6 +1,9 @@
 // One training step of gfnlm's CPU engine: forward + mean cross-entropy + backward + AdamW
 // (issue 2, acceptance 6). Peer: train_step.py does the same step in PyTorch; run_train_step.sh
-// runs both and prints the ratio. Prints one JSON line with the per-step times.
+// runs both and prints the ratio. Prints one JSON line with the per-step times and the peak
+// resident memory (issue 8, acceptance 3).
+#include "bench_common.hpp"
+
 #include <gfnlm/model/adamw.hpp>
 #include <gfnlm/model/transformer.hpp>
 
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
   std::sort(sorted.begin(), sorted.end());
   const double median = sorted[sorted.size() / 2];
   nlohmann::json out = {{"impl", "gfnlm"},
+                        {"workload", "train_step"},
                         {"config", preset},
                         {"threads", threads},
                         {"params", model.num_parameters()},
@@ -67,6 +71,8 @@ int main(int argc, char** argv) {
                         {"median_ms", median},
                         {"min_ms", sorted.front()},
                         {"times_ms", ms},
-                        {"final_loss", loss}};
+                        {"tokens_per_s", B * T / (median / 1000.0)},
+                        {"final_loss", loss},
+                        {"peak_rss_mb", gfnlm::bench::peak_rss_mb()}};
   std::cout << out.dump() << std::endl;
 }

@@ -8,6 +8,7 @@ Run with Debian's torch: /usr/bin/python3 benchmarks/train_step.py --config toy 
 import argparse
 import json
 import math
+import resource
 import sys
 import time
 
@@ -99,10 +100,14 @@ def main():
         if i >= args.warmup:
             times.append(dt)
     s = sorted(times)
-    print(json.dumps({"impl": "pytorch", "config": args.config, "threads": args.threads,
+    median = s[len(s) // 2]
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    print(json.dumps({"impl": "pytorch", "workload": "train_step", "config": args.config,
+                      "threads": args.threads,
                       "params": sum(p.numel() for p in model.parameters()), "B": B, "T": T,
-                      "median_ms": s[len(s) // 2], "min_ms": s[0], "times_ms": times,
-                      "final_loss": loss.item(), "blas": blas, "torch": torch.__version__}))
+                      "median_ms": median, "min_ms": s[0], "times_ms": times,
+                      "tokens_per_s": B * T / (median / 1000), "final_loss": loss.item(),
+                      "peak_rss_mb": peak_rss_mb, "blas": blas, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+#!/bin/sh
+# Issue 8's one benchmark command: builds the benchmark programs (Release, own build dir), runs
+# every workload with its PyTorch peer at both configs with the same threads on both sides, and
+# prints one table of medians, speed-ups and peak resident memory, then the GEMM table (ours vs
+# OpenBLAS sgemm) and the BLAS PyTorch uses.
+#
+# Usage: benchmarks/run_benchmarks.sh [build-dir]       (default build/bench)
+# Environment:
+#   THREADS=2              threads for both sides (OpenMP, OpenBLAS, torch.set_num_threads)
+#   CONFIGS="toy gpt2"     configs to run
+#   WORKLOADS="train_step sample gfn_step gemm"   (gfn_step only where benchmarks/gfn_step.cpp is)
+#   ITERS_<WORKLOAD>_<CONFIG>  timed runs, e.g. ITERS_TRAIN_STEP_GPT2=3, ITERS_SAMPLE_TOY=10,
+#                          ITERS_GFN_STEP_TOY=5; ITERS_TOY / ITERS_GPT2 set every workload's
+#   WARMUP=1               untimed runs first
+#   GEMM_REPS=3 GEMM_SECONDS=0.3   per GEMM product: at least this many calls and seconds
+#   QUICK=1                smoke test: toy only, 3 timed runs, short GEMM timing
+#   KEEP=dir               also keep the raw JSON lines there
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build/bench}
+threads=${THREADS:-2}
+warmup=${WARMUP:-1}
+quick=${QUICK:-0}
+if [ "$quick" = 1 ]; then
+  configs=${CONFIGS:-toy}
+  gemm_reps=${GEMM_REPS:-1}
+  gemm_seconds=${GEMM_SECONDS:-0.02}
+else
+  configs=${CONFIGS:-toy gpt2}
+  gemm_reps=${GEMM_REPS:-3}
+  gemm_seconds=${GEMM_SECONDS:-0.3}
+fi
+workloads=${WORKLOADS:-train_step sample gfn_step gemm}
+
+# Default timed runs per workload and config (QUICK: 3 everywhere).
+iters_for() {  # workload config
+  var=$(echo "ITERS_$1_$2" | tr 'a-z' 'A-Z')
+  cfgvar=$(echo "ITERS_$2" | tr 'a-z' 'A-Z')
+  eval "value=\${$var:-\${$cfgvar:-}}"
+  if [ -n "$value" ]; then echo "$value"; return; fi
+  if [ "$quick" = 1 ]; then echo 3; return; fi
+  case "$1:$2" in
+    train_step:toy) echo 20 ;;
+    sample:toy) echo 10 ;;
+    gfn_step:toy) echo 5 ;;
+    *) echo 3 ;;
+  esac
+}
+
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGFNLM_BUILD_BENCHMARKS=ON \
+  -DGFNLM_BUILD_TESTS=OFF -DGFNLM_BUILD_EXAMPLES=OFF >/dev/null
+targets=""
+for w in $workloads; do
+  if [ -f "$root/benchmarks/$w.cpp" ]; then targets="$targets $w"; fi
+done
+for t in $targets; do
+  if ! cmake --build "$build" --target "$t" -j1 >/dev/null; then
+    echo "run_benchmarks: could not build $t (gemm needs OpenBLAS: libopenblas-dev); skipping" >&2
+  fi
+done
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
+echo "machine: $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+for w in $targets; do
+  program="$build/benchmarks/$w"
+  [ -x "$program" ] || continue
+  if [ "$w" = gemm ]; then
+    echo "running gemm ($configs)" >&2
+    # shellcheck disable=SC2086
+    "$program" $(for c in $configs; do printf -- '--config %s ' "$c"; done) --threads "$threads" \
+      --reps "$gemm_reps" --seconds "$gemm_seconds" >>"$results/gemm.jsonl" ||
+      echo "run_benchmarks: gemm failed" >&2
+    continue
+  fi
+  for config in $configs; do
+    iters=$(iters_for "$w" "$config")
+    echo "running $w $config: $iters timed runs, $warmup warm-up" >&2
+    "$program" --config "$config" --threads "$threads" --iters "$iters" --warmup "$warmup" \
+      >>"$results/$w.jsonl" || echo "run_benchmarks: $w --config $config failed" >&2
+    if [ -f "$root/benchmarks/$w.py" ]; then
+      /usr/bin/python3 "$root/benchmarks/$w.py" --config "$config" --threads "$threads" \
+        --iters "$iters" --warmup "$warmup" 2>"$results/$w.$config.torch.err" \
+        >>"$results/$w.jsonl" || {
+        echo "run_benchmarks: $w.py --config $config failed:" >&2
+        tail -5 "$results/$w.$config.torch.err" >&2
+      }
+    fi
+  done
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+blas=$(cat "$results"/*.torch.err 2>/dev/null | grep -m1 "BLAS:" || true)
+mapped=$(cat "$results"/*.torch.err 2>/dev/null | grep -m1 "BLAS libraries mapped" || true)
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$results"/*.jsonl "$KEEP"/; fi
+/usr/bin/python3 "$root/benchmarks/summarize.py" "$results" "$blas${mapped:+ ($mapped)}"
