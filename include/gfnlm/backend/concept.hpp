@@ -43,4 +43,22 @@ concept Backend = requires(S* p, const S* cp, const int32_t* tok, std::size_t n,
   B::logprob_backward(p, cp, cp, cp, tok, i, i, i, false);
 };
 
+// What LlamaTransformer needs beyond Backend: RMSNorm, rotary embeddings, SwiGLU and
+// grouped-query attention (backend/cpu/{rmsnorm,rope,swiglu,gqa_attention}.hpp). A separate
+// concept so that a backend can serve GPT-2 before it has the Llama kernels (the CUDA one does).
+template <class B, class S = float>
+concept LlamaBackend = Backend<B, S> &&
+    requires(S* p, const S* cp, const int32_t* tok, int i, long l, double d) {
+  B::rmsnorm_forward(p, p, cp, cp, i, i, d);
+  B::rmsnorm_backward(p, p, cp, cp, cp, cp, i, i);
+  B::rope_forward(p, tok, i, i, i, d);
+  B::rope_backward(p, tok, i, i, i, d);
+  B::swiglu_forward(p, cp, cp, l);
+  B::swiglu_backward(p, p, cp, cp, cp, l);
+  B::gqa_attention_forward(p, p, cp, cp, cp, i, i, i, i, i);
+  B::gqa_attention_backward(p, p, p, p, cp, cp, cp, cp, cp, i, i, i, i, i);
+  B::gqa_kv_cache_write(p, p, cp, cp, tok, tok, i, i, i);
+  B::gqa_attention_decode(p, p, cp, cp, cp, tok, tok, i, i, i, i, i);
+};
+
 }  // namespace gfnlm

@@ -7,10 +7,14 @@
 #include <gfnlm/backend/cpu/attention.hpp>
 #include <gfnlm/backend/cpu/encoder.hpp>
 #include <gfnlm/backend/cpu/gelu.hpp>
+#include <gfnlm/backend/cpu/gqa_attention.hpp>
 #include <gfnlm/backend/cpu/layernorm.hpp>
 #include <gfnlm/backend/cpu/logprob.hpp>
 #include <gfnlm/backend/cpu/matmul.hpp>
 #include <gfnlm/backend/cpu/residual.hpp>
+#include <gfnlm/backend/cpu/rmsnorm.hpp>
+#include <gfnlm/backend/cpu/rope.hpp>
+#include <gfnlm/backend/cpu/swiglu.hpp>
 #include <gfnlm/core/tensor.hpp>
 
 #include <algorithm>
@@ -24,7 +28,11 @@ struct Cpu : cpu::EncoderKernels,
              cpu::AttentionKernels,
              cpu::GeluKernels,
              cpu::ResidualKernels,
-             cpu::LogProbKernels {
+             cpu::LogProbKernels,
+             cpu::RmsNormKernels,
+             cpu::RopeKernels,
+             cpu::SwiGluKernels,
+             cpu::GqaAttentionKernels {
   static constexpr const char* name = "cpu";
   static constexpr bool host_memory = true;  // pointers may be read directly by the caller
 
@@ -69,5 +77,6 @@ struct Cpu : cpu::EncoderKernels,
 };
 
 static_assert(Backend<Cpu>);
+static_assert(LlamaBackend<Cpu>);
 
 }  // namespace gfnlm

@@ -4,15 +4,10 @@
 // with the public API of Transformer (transformer.hpp) so a policy can be written against either:
 // forward / backward from any d logits (the GFlowNet losses, SPEC section 2), cross-entropy,
 // KV-cache decode, and LoRA adapters that can be switched off to score with the frozen base
-// (SPEC section 1). The Llama kernels (backend/cpu/{rmsnorm,rope,swiglu,gqa_attention}.hpp) are
-// not yet members of the Backend concept, so they are mixed in here; for a host backend this is
-// exact, a device backend must supply them before it can run this model.
+// (SPEC section 1). Runs on any LlamaBackend (backend/concept.hpp): Cpu has the kernels; the
+// CUDA backend does not yet.
 #include <gfnlm/backend/concept.hpp>
 #include <gfnlm/backend/cpu.hpp>
-#include <gfnlm/backend/cpu/gqa_attention.hpp>
-#include <gfnlm/backend/cpu/rmsnorm.hpp>
-#include <gfnlm/backend/cpu/rope.hpp>
-#include <gfnlm/backend/cpu/swiglu.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/core/serialize.hpp>
@@ -36,19 +31,9 @@
 
 namespace gfnlm {
 
-template <class Bk>
-struct LlamaKernels : Bk,
-                      cpu::RmsNormKernels,
-                      cpu::RopeKernels,
-                      cpu::SwiGluKernels,
-                      cpu::GqaAttentionKernels {};
-
 template <class Bk = Cpu, class Scalar = float>
-requires Backend<Bk, Scalar>
+requires LlamaBackend<Bk, Scalar>
 class LlamaTransformer {
-  using K = LlamaKernels<Bk>;
-  static_assert(Bk::host_memory, "the Llama kernels exist for host-memory backends only so far");
-
  public:
   using backend_type = Bk;
   using scalar_type = Scalar;
@@ -128,26 +113,27 @@ class LlamaTransformer {
     for (int l = 0; l < cfg_.n_layer; ++l) {
       const Scalar* x = l == 0 ? a.encoded : a.res3 + (l - 1) * NC;
       Scalar *xn1 = a.xn1 + l * NC, *q = a.q + l * NC, *k = a.k + l * NKVl, *v = a.v + l * NKVl;
-      K::rmsnorm_forward(xn1, a.rstd1 + l * N, x, P_.attn_norm + l * C, N, C, cfg_.norm_eps);
+      Bk::rmsnorm_forward(xn1, a.rstd1 + l * N, x, P_.attn_norm + l * C, N, C, cfg_.norm_eps);
       linear_forward(q, xn1, N, l, llama::wq, lora_u(l, llama::wq));
       linear_forward(k, xn1, N, l, llama::wk, lora_u(l, llama::wk));
       linear_forward(v, xn1, N, l, llama::wv, lora_u(l, llama::wv));
-      K::rope_forward(q, p, N, NH, hs, cfg_.rope_theta);
-      K::rope_forward(k, p, N, NKV, hs, cfg_.rope_theta);
-      K::gqa_attention_forward(a.atty + l * NC, a.att + l * att_size(), q, k, v, B, T, NH, NKV, hs);
+      Bk::rope_forward(q, p, N, NH, hs, cfg_.rope_theta);
+      Bk::rope_forward(k, p, N, NKV, hs, cfg_.rope_theta);
+      Bk::gqa_attention_forward(a.atty + l * NC, a.att + l * att_size(), q, k, v, B, T, NH, NKV,
+                                hs);
       linear_forward(a.proj, a.atty + l * NC, N, l, llama::wo, lora_u(l, llama::wo));
       Bk::residual_forward(a.res2 + l * NC, x, a.proj, NC);
       Scalar *xn2 = a.xn2 + l * NC, *h1 = a.h1 + l * NH_, *h3 = a.h3 + l * NH_;
-      K::rmsnorm_forward(xn2, a.rstd2 + l * N, a.res2 + l * NC, P_.ffn_norm + l * C, N, C,
-                         cfg_.norm_eps);
+      Bk::rmsnorm_forward(xn2, a.rstd2 + l * N, a.res2 + l * NC, P_.ffn_norm + l * C, N, C,
+                          cfg_.norm_eps);
       linear_forward(h1, xn2, N, l, llama::w1, lora_u(l, llama::w1));
       linear_forward(h3, xn2, N, l, llama::w3, lora_u(l, llama::w3));
-      K::swiglu_forward(a.g + l * NH_, h1, h3, NH_);
+      Bk::swiglu_forward(a.g + l * NH_, h1, h3, NH_);
       linear_forward(a.proj, a.g + l * NH_, N, l, llama::w2, lora_u(l, llama::w2));
       Bk::residual_forward(a.res3 + l * NC, a.res2 + l * NC, a.proj, NC);
     }
-    K::rmsnorm_forward(a.xnf, a.rstdf, a.res3 + (cfg_.n_layer - 1) * NC, P_.norm, N, C,
-                       cfg_.norm_eps);
+    Bk::rmsnorm_forward(a.xnf, a.rstdf, a.res3 + (cfg_.n_layer - 1) * NC, P_.norm, N, C,
+                        cfg_.norm_eps);
     Bk::matmul_forward(a.logits, a.xnf, P_.lm_head, static_cast<const Scalar*>(nullptr), N, C,
                        cfg_.vocab_size);
   }
@@ -169,28 +155,28 @@ class LlamaTransformer {
     Bk::matmul_backward(a.dln, base ? G_.lm_head : nullptr, nullptr, dlogits, a.xnf, P_.lm_head, N,
                         C, cfg_.vocab_size, Scalar(1), false);
     Bk::fill(a.dx, static_cast<std::size_t>(NC), Scalar(0));
-    K::rmsnorm_backward(a.dx, base ? G_.norm : nullptr, a.dln, a.res3 + (L - 1) * NC, P_.norm,
-                        a.rstdf, N, C);
+    Bk::rmsnorm_backward(a.dx, base ? G_.norm : nullptr, a.dln, a.res3 + (L - 1) * NC, P_.norm,
+                         a.rstdf, N, C);
     for (int l = L - 1; l >= 0; --l) {
       const Scalar* x = l == 0 ? a.encoded : a.res3 + (l - 1) * NC;
       // dx is d res3[l]; res3 = res2 + w2(silu(w1 xn2) * w3 xn2), xn2 = rmsnorm(res2)
       linear_backward(a.dg, a.dx, a.g + l * NH_, N, l, llama::w2, false);
-      K::swiglu_backward(a.dh1, a.dh3, a.dg, a.h1 + l * NH_, a.h3 + l * NH_, NH_);
+      Bk::swiglu_backward(a.dh1, a.dh3, a.dg, a.h1 + l * NH_, a.h3 + l * NH_, NH_);
       linear_backward(a.dln, a.dh1, a.xn2 + l * NC, N, l, llama::w1, false);
       linear_backward(a.dln, a.dh3, a.xn2 + l * NC, N, l, llama::w3, true);
-      K::rmsnorm_backward(a.dx, base ? G_.ffn_norm + l * C : nullptr, a.dln, a.res2 + l * NC,
-                          P_.ffn_norm + l * C, a.rstd2 + l * N, N, C);
+      Bk::rmsnorm_backward(a.dx, base ? G_.ffn_norm + l * C : nullptr, a.dln, a.res2 + l * NC,
+                           P_.ffn_norm + l * C, a.rstd2 + l * N, N, C);
       // dx is d res2[l]; res2 = x + wo(attn(rope(wq xn1), rope(wk xn1), wv xn1))
       linear_backward(a.datty, a.dx, a.atty + l * NC, N, l, llama::wo, false);
-      K::gqa_attention_backward(a.dq, a.dk, a.dv, a.datt, a.datty, a.q + l * NC, a.k + l * NKVl,
-                                a.v + l * NKVl, a.att + l * att_size(), B, T, NH, NKV, hs);
-      K::rope_backward(a.dq, p, N, NH, hs, cfg_.rope_theta);
-      K::rope_backward(a.dk, p, N, NKV, hs, cfg_.rope_theta);
+      Bk::gqa_attention_backward(a.dq, a.dk, a.dv, a.datt, a.datty, a.q + l * NC, a.k + l * NKVl,
+                                 a.v + l * NKVl, a.att + l * att_size(), B, T, NH, NKV, hs);
+      Bk::rope_backward(a.dq, p, N, NH, hs, cfg_.rope_theta);
+      Bk::rope_backward(a.dk, p, N, NKV, hs, cfg_.rope_theta);
       linear_backward(a.dln, a.dq, a.xn1 + l * NC, N, l, llama::wq, false);
       linear_backward(a.dln, a.dk, a.xn1 + l * NC, N, l, llama::wk, true);
       linear_backward(a.dln, a.dv, a.xn1 + l * NC, N, l, llama::wv, true);
-      K::rmsnorm_backward(a.dx, base ? G_.attn_norm + l * C : nullptr, a.dln, x,
-                          P_.attn_norm + l * C, a.rstd1 + l * N, N, C);
+      Bk::rmsnorm_backward(a.dx, base ? G_.attn_norm + l * C : nullptr, a.dln, x,
+                           P_.attn_norm + l * C, a.rstd1 + l * N, N, C);
     }
     if (base) Bk::encoder_backward(G_.embed, nullptr, a.dx, Bk::data(tokens_), B, T, C);
   }
@@ -257,26 +243,26 @@ class LlamaTransformer {
     Bk::from_host(w.positions, host_pos.data(), host_pos.size());
     embed(w.x, host_tok.data(), N);
     for (int l = 0; l < cfg_.n_layer; ++l) {
-      K::rmsnorm_forward(w.ln, nullptr, w.x, P_.attn_norm + l * C, N, C, cfg_.norm_eps);
+      Bk::rmsnorm_forward(w.ln, nullptr, w.x, P_.attn_norm + l * C, N, C, cfg_.norm_eps);
       linear_forward(w.q, w.ln, N, l, llama::wq, w.u);
       linear_forward(w.k, w.ln, N, l, llama::wk, w.u);
       linear_forward(w.v, w.ln, N, l, llama::wv, w.u);
-      K::rope_forward(w.q, w.positions, N, NH, hs, cfg_.rope_theta);
-      K::rope_forward(w.k, w.positions, N, NKV, hs, cfg_.rope_theta);
-      K::gqa_kv_cache_write(cache.keys(l), cache.values(l), w.k, w.v, w.rows, w.positions, N, KV,
-                            T);
-      K::gqa_attention_decode(w.atty, w.scores, w.q, cache.keys(l), cache.values(l), w.rows,
-                              w.positions, N, NH, NKV, hs, T);
+      Bk::rope_forward(w.q, w.positions, N, NH, hs, cfg_.rope_theta);
+      Bk::rope_forward(w.k, w.positions, N, NKV, hs, cfg_.rope_theta);
+      Bk::gqa_kv_cache_write(cache.keys(l), cache.values(l), w.k, w.v, w.rows, w.positions, N, KV,
+                             T);
+      Bk::gqa_attention_decode(w.atty, w.scores, w.q, cache.keys(l), cache.values(l), w.rows,
+                               w.positions, N, NH, NKV, hs, T);
       linear_forward(w.proj, w.atty, N, l, llama::wo, w.u);
       Bk::residual_forward(w.x, w.x, w.proj, NC);
-      K::rmsnorm_forward(w.ln, nullptr, w.x, P_.ffn_norm + l * C, N, C, cfg_.norm_eps);
+      Bk::rmsnorm_forward(w.ln, nullptr, w.x, P_.ffn_norm + l * C, N, C, cfg_.norm_eps);
       linear_forward(w.h1, w.ln, N, l, llama::w1, w.u);
       linear_forward(w.h3, w.ln, N, l, llama::w3, w.u);
-      K::swiglu_forward(w.h1, w.h1, w.h3, static_cast<long>(N) * cfg_.d_ff);
+      Bk::swiglu_forward(w.h1, w.h1, w.h3, static_cast<long>(N) * cfg_.d_ff);
       linear_forward(w.proj, w.h1, N, l, llama::w2, w.u);
       Bk::residual_forward(w.x, w.x, w.proj, NC);
     }
-    K::rmsnorm_forward(w.ln, nullptr, w.x, P_.norm, N, C, cfg_.norm_eps);
+    Bk::rmsnorm_forward(w.ln, nullptr, w.x, P_.norm, N, C, cfg_.norm_eps);
     Bk::matmul_forward(w.logits, w.ln, P_.lm_head, static_cast<const Scalar*>(nullptr), N, C,
                        cfg_.vocab_size);
     return {w.logits, static_cast<std::size_t>(N) * cfg_.vocab_size};

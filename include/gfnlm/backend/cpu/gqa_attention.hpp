@@ -3,8 +3,7 @@
 // reading kv head h / (NH / NKV); NKV = NH is ordinary multi-head attention. q, k, v arrive in
 // separate tensors (after RoPE), so this sits beside the packed-qkv GPT-2 kernel rather than
 // replacing it. Decoding reads keys and values from caches laid out [rows, maxT, NKV * hs].
-// To join the Backend concept: add `cpu::GqaAttentionKernels` to Cpu's bases and the four
-// calls to concept.hpp.
+// Part of the LlamaBackend concept (concept.hpp).
 #include <Eigen/Core>
 
 #include <algorithm>

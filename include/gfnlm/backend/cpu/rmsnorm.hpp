@@ -1,8 +1,7 @@
 #pragma once
 // RMSNorm over the last axis (Llama): out = x / sqrt(mean(x^2) + eps) * weight, keeping 1/rms
-// for backward. eps comes from the model config (llama2.c: 1e-5). Not yet a member of Cpu: to
-// join the Backend concept add `cpu::RmsNormKernels` to struct Cpu's bases and the two calls to
-// concept.hpp.
+// for backward. eps comes from the model config (llama2.c: 1e-5). Part of the LlamaBackend
+// concept (concept.hpp).
 #include <cmath>
 #include <type_traits>
 

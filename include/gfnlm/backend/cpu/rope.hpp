@@ -2,8 +2,7 @@
 // Rotary position embeddings as llama2.c applies them: within each head of size hs, the pair
 // (2i, 2i+1) is rotated by angle pos * theta^(-2i/hs). Backward is the rotation by -angle (the
 // map is orthogonal), done in place on the gradient. The angle is formed in double so float and
-// double models see the same rotation. To join the Backend concept: add `cpu::RopeKernels` to
-// Cpu's bases and rope_forward / rope_backward to concept.hpp.
+// double models see the same rotation. Part of the LlamaBackend concept (concept.hpp).
 #include <cmath>
 #include <cstdint>
 

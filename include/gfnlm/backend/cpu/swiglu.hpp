@@ -1,7 +1,6 @@
 #pragma once
 // The SwiGLU gate of Llama's MLP: out = silu(gate) * up with silu(a) = a sigmoid(a); the model
-// forms w2(out) with gate = w1 x and up = w3 x. To join the Backend concept: add
-// `cpu::SwiGluKernels` to Cpu's bases and swiglu_forward / swiglu_backward to concept.hpp.
+// forms w2(out) with gate = w1 x and up = w3 x. Part of the LlamaBackend concept (concept.hpp).
 #include <cmath>
 
 namespace gfnlm::cpu {
