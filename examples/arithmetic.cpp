@@ -1,6 +1,6 @@
 // Integer arithmetic with a calculator (SPEC section 5, issue 6; docs/arithmetic.md).
 //
-// One embedded char-level base model (pretrained here by MLE on the corpus of
+// One embedded word-level base model (pretrained here by MLE on the corpus of
 // tasks/arithmetic/corpus.hpp, cached on disk by a hash of its config), then five methods from
 // that same base, each with fresh LoRA adapters, all evaluated the same way (10 rationales per
 // problem at T = 0.1, calculator on, no demonstrations in the prompt, majority vote over the
@@ -18,11 +18,12 @@
 #include <gfnlm/baselines/sft.hpp>
 #include <gfnlm/eval/svg.hpp>
 #include <gfnlm/gfn/objectives/trajectory_balance.hpp>
+#include <gfnlm/gfn/objectives/vargrad.hpp>
 #include <gfnlm/gfn/sampler.hpp>
 #include <gfnlm/tasks/arithmetic.hpp>
-#include <gfnlm/tasks/arithmetic/vargrad.hpp>
 
 #include <fmt/format.h>
+#include <omp.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -54,6 +55,11 @@ struct Options {
   int gfn_steps = 200, ppo_steps = 200, sft_steps = 150;
   int queries_per_step = 4, rows_per_query = 8;
   int lora_rank = 16;
+  int threads = 0;
+  int rank_problems = 100;  // training problems for the reward-ranking measurement
+  // Base model overrides (0: the default of BaseModelConfig).
+  int base_layers = 0, base_d = 0, pretrain_steps = 0, base_batch = 0;
+  double p_careful = -1, p_stop = -1, p_right = -1;
 };
 
 double seconds_since(Clock::time_point t) {
@@ -69,23 +75,30 @@ fs::path default_data_dir() {
 #endif
 }
 
-BaseModelConfig base_config(bool quick) {
+BaseModelConfig base_config(const Options& o) {
   BaseModelConfig c;
-  if (quick) {  // exercises the pipeline only: far too small to learn the task
+  if (o.quick) {  // exercises the pipeline only: far too small to learn the task
     c.model.d_model = 32;
     c.model.n_layer = 1;
     c.model.n_head = 2;
-    c.seq_len = 128;
+    c.seq_len = 64;
     c.steps = 60;
     c.batch = 4;
     c.corpus_chars = 50'000;
   }
+  if (o.base_layers > 0) c.model.n_layer = o.base_layers;
+  if (o.base_d > 0) c.model.d_model = o.base_d;
+  if (o.pretrain_steps > 0) c.steps = o.pretrain_steps;
+  if (o.base_batch > 0) c.batch = o.base_batch;
+  if (o.p_careful >= 0) c.corpus.p_careful = o.p_careful;
+  if (o.p_stop >= 0) c.corpus.p_stop = o.p_stop;
+  if (o.p_right >= 0) c.corpus.p_right_operand = o.p_right;
   return c;
 }
 
 struct Context {
   const Options& opt;
-  const CharTokenizer& tok;
+  const ArithmeticTokenizer& tok;
   const Dataset& data;
   BaseModel& model;
   int32_t stop;
@@ -105,8 +118,8 @@ struct MethodResult {
 using Policy0 = LmPolicy<Cpu, ArithmeticQuery>;
 using Tooled = ToolPolicy<Policy0>;
 
-ToolFunction<ArithmeticQuery> calculator(const CharTokenizer& tok) {
-  return Calculator<CharTokenizer>(tok).function<ArithmeticQuery>();
+ToolFunction<ArithmeticQuery> calculator(const ArithmeticTokenizer& tok) {
+  return Calculator<ArithmeticTokenizer>(tok).function<ArithmeticQuery>();
 }
 
 void fresh_adapters(Context& c, uint64_t salt) {
@@ -239,7 +252,7 @@ MethodResult run_ppo(Context& c) {
   Policy0 inner(c.model, c.stop);
   const auto tool = calculator(c.tok);
   Tooled policy(inner, tool);
-  const CharTokenizer& tok = c.tok;
+  const ArithmeticTokenizer& tok = c.tok;
   auto reward = [&tok](const ArithmeticQuery& q, std::span<const int32_t> actions, bool stopped) {
     return stopped ? task_reward(tok.decode(actions), q.answer) : 0.0;
   };
@@ -336,6 +349,16 @@ int main(int argc, char** argv) {
   app.add_option("--ppo-steps", opt.ppo_steps);
   app.add_option("--sft-steps", opt.sft_steps);
   app.add_option("--worked-seeds", opt.worked_seeds, "worked rationales seeding the buffer");
+  app.add_option("--threads", opt.threads, "OpenMP threads (0: OpenMP's default)");
+  app.add_option("--rank-problems", opt.rank_problems,
+                 "training problems for the base model's reward-ranking measurement");
+  app.add_option("--base-layers", opt.base_layers, "base model layers (default 4)");
+  app.add_option("--base-d", opt.base_d, "base model width (default 128)");
+  app.add_option("--pretrain-steps", opt.pretrain_steps, "base model pretraining steps");
+  app.add_option("--base-batch", opt.base_batch, "base model pretraining batch");
+  app.add_option("--p-careful", opt.p_careful, "corpus: share of careful documents");
+  app.add_option("--p-stop", opt.p_stop, "corpus: sloppy documents stop after a step");
+  app.add_option("--p-right", opt.p_right, "corpus: sloppy step uses the right operand");
   CLI11_PARSE(app, argc, argv);
   if (opt.quick) {
     opt.eval_problems = std::min(opt.eval_problems, 4);
@@ -344,22 +367,23 @@ int main(int argc, char** argv) {
     opt.sft_steps = std::min(opt.sft_steps, 5);
     opt.queries_per_step = 2;
   }
+  if (opt.threads > 0) omp_set_num_threads(opt.threads);
   try {
     const auto t_all = Clock::now();
     const fs::path out(opt.out);
     fs::create_directories(out);
-    const CharTokenizer tok = make_tokenizer();
+    const ArithmeticTokenizer tok = make_tokenizer();
     const Dataset data =
         load_or_generate_dataset(opt.data.empty() ? default_data_dir() : fs::path(opt.data), 2024);
     fmt::print(stderr, "data: {}\n", data.source);
 
-    const BaseModelConfig bcfg = base_config(opt.quick);
+    const BaseModelConfig bcfg = base_config(opt);
     const auto t_pre = Clock::now();
     bool loaded = false;
     BaseModel model = load_or_pretrain_base_model(
         bcfg, tok, opt.cache,
         [&](int step, double loss) {
-          if (step % 50 == 0 || step + 1 == bcfg.steps)
+          if (step % 100 == 0 || step + 1 == bcfg.steps)
             fmt::print(stderr, "pretrain step {}/{} loss {:.3f}\n", step, bcfg.steps, loss);
         },
         &loaded);
@@ -392,7 +416,7 @@ int main(int argc, char** argv) {
                              {"loaded_from_cache", loaded},
                              {"pretrain_seconds", pretrain_s}};
     const auto t_rank = Clock::now();
-    results["base_model"]["reward_ranking"] = reward_ranking(c, opt.quick ? 4 : 100);
+    results["base_model"]["reward_ranking"] = reward_ranking(c, opt.quick ? 4 : opt.rank_problems);
     results["base_model"]["reward_ranking"]["seconds"] = seconds_since(t_rank);
 
     std::vector<MethodResult> done;

@@ -157,21 +157,43 @@ TEST_CASE("calculator evaluates the current step, and nothing for bad steps") {
   CHECK(with_calculator(" 6 - 0 =, =, 6 - 4 =") == " 6 - 0 = 6, =, 6 - 4 = 2");
 }
 
+TEST_CASE("ArithmeticTokenizer: numbers and words are single tokens; texts round-trip") {
+  const ArithmeticTokenizer tok = make_tokenizer();
+  const Problem p{{6, 0, 4, 8}, {'-', '-', '-'}};
+  const std::string line = worked_example_text(p);
+  const auto ids = tok.encode(line);
+  CHECK(tok.decode(ids) == line);
+  // Question: 6 - 0 - 4 - 8 = ? Answer: | 6 - 0 = 6 , 6 - 4 = 2 , 2 - 8 = -6 | . The answer is -6 .
+  CHECK(ids.size() == 1 + 7 + 3 + 3 * 5 + 2 + 4);
+  CHECK(tok.encode(" -6").size() == 1);
+  CHECK(tok.encode(" - 6").size() == 2);  // operator, then operand
+  CHECK(tok.encode(" The answer is").size() == 1);
+  CHECK(tok.token_text(tok.encode(" 99")[0]) == " 99");
+  // Beyond the single-token range, digits continue the number.
+  const auto big = tok.encode(" -150");
+  CHECK(big.size() == 2);
+  CHECK(tok.decode(big) == " -150");
+  CHECK(tok.token_id(".") >= 0);
+  CHECK(tok.token_id("x") == -1);
+  CHECK_THROWS_WITH(tok.encode("Question: x"), Catch::Contains("no token matches at byte 9"));
+  CHECK_THROWS(tok.decode(std::vector<int32_t>{tok.vocab_size()}));
+}
+
 TEST_CASE("Calculator as a token Tool: output only right after a valid '='") {
-  const CharTokenizer tok = make_tokenizer();
-  const Calculator<CharTokenizer> calc(tok);
+  const ArithmeticTokenizer tok = make_tokenizer();
+  const Calculator<ArithmeticTokenizer> calc(tok);
   const LmQuery q;
   const auto actions = tok.encode(" 16 - 9 =");
   for (std::size_t t = 1; t < actions.size(); ++t)
     CHECK(calc(q, std::span(actions).first(t)).empty());
   CHECK(tok.decode(calc(q, actions)) == " 7");
-  CHECK(calc(q, tok.encode("=")).empty());
+  CHECK(calc(q, tok.encode(" =")).empty());
   CHECK(calc(q, std::span<const int32_t>()).empty());
   // replay_tool gives the inserts a rollout records.
   const auto z = rationale_actions(paper_example(), tok);
   const auto inserts = replay_tool(calc.function<LmQuery>(), q, z);
   REQUIRE(inserts.size() == 3);
-  CHECK(inserts[0].after_action == 8);  // " 6 - 0 =" is 8 characters
+  CHECK(inserts[0].after_action == 4);  // " 6 - 0 =" is 4 words
   CHECK(tok.decode(inserts[0].tokens) == " 6");
   CHECK(tok.decode(inserts[2].tokens) == " -6");
 }
@@ -240,35 +262,6 @@ TEST_CASE("corpus: every line's stated answer is its last result; careful lines 
   CHECK(text == make_corpus(c, 5000, 1));
   CHECK(text.find("\n\n") != std::string::npos);
   // The tokenizer covers every character of the corpus.
-  const CharTokenizer tok = make_tokenizer();
+  const ArithmeticTokenizer tok = make_tokenizer();
   CHECK(tok.decode(tok.encode(text)) == text);
-}
-
-TEST_CASE("VarGradTB: loss is the per-query variance of log q - log R; gradient by hand") {
-  BasicTrajectoryBatch<double> batch;
-  batch.resize(3, 2);
-  // Rows 0, 1 answer query 5; row 2 is alone in query 9 (zero loss).
-  batch.query = {5, 5, 9};
-  batch.length = {2, 1, 1};
-  batch.log_pf(0, 0) = -1.0, batch.log_pf(0, 1) = -0.5, batch.log_stop(0, 2) = -0.2;
-  batch.log_pf(1, 0) = -2.0, batch.log_stop(1, 1) = -0.1;
-  batch.log_pf(2, 0) = -3.0, batch.log_stop(2, 1) = -0.3;
-  batch.log_r(0, 2) = -4.0, batch.log_r(1, 1) = -1.0, batch.log_r(2, 1) = -7.0;
-  // d0 = -1.7 + 4 = 2.3, d1 = -2.1 + 1 = -1.1, mean 0.6: residuals 1.7, -1.7.
-  BasicTrajectoryGrad<double> grad;
-  VarGradTB objective;
-  const double loss = objective(batch, grad);
-  CHECK(loss == Approx((1.7 * 1.7 * 2) / 3));
-  CHECK(grad.log_pf(0, 0) == Approx(2 * 1.7 / 3));
-  CHECK(grad.log_pf(0, 1) == Approx(2 * 1.7 / 3));
-  CHECK(grad.log_stop(0, 2) == Approx(2 * 1.7 / 3));
-  CHECK(grad.log_stop(1, 1) == Approx(-2 * 1.7 / 3));
-  CHECK(grad.log_pf(2, 0) == Approx(0.0).margin(1e-12));
-  // Finite differences on one entry.
-  const double h = 1e-6;
-  auto shifted = batch;
-  shifted.log_pf(1, 0) += h;
-  BasicTrajectoryGrad<double> g2;
-  CHECK((objective(shifted, g2) - loss) / h == Approx(grad.log_pf(1, 0)).epsilon(1e-4));
-  CHECK(objective.parameters().empty());
 }

@@ -31,7 +31,7 @@ const Problem kProblem{{6, 0, 4, 8}, {'-', '-', '-'}};
 }  // namespace
 
 TEST_CASE("Sampler with the calculator: tool tokens are context, log q covers actions only") {
-  const CharTokenizer tok = make_tokenizer();
+  const ArithmeticTokenizer tok = make_tokenizer();
   Rng rng(2);
   BaseModel model(tiny(tok.vocab_size()), rng);
   model.enable_lora({.rank = 2, .alpha = 4}, rng);
@@ -39,7 +39,7 @@ TEST_CASE("Sampler with the calculator: tool tokens are context, log q covers ac
   LmPolicy<Cpu, ArithmeticQuery> policy(model, stop);
   const Item item{kProblem, -6};
   const auto query = make_query(item, tok, 0);
-  const Calculator<CharTokenizer> calc(tok);
+  const Calculator<ArithmeticTokenizer> calc(tok);
   RationaleLikelihoodReward<ArithmeticQuery> reward(model, {}, {stop});
 
   SamplerConfig cfg;
@@ -82,11 +82,11 @@ TEST_CASE("Sampler with the calculator: tool tokens are context, log q covers ac
 }
 
 TEST_CASE("ToolPolicy inserts calculator output during rollouts and replays it for scoring") {
-  const CharTokenizer tok = make_tokenizer();
+  const ArithmeticTokenizer tok = make_tokenizer();
   Rng rng(4);
   BaseModel model(tiny(tok.vocab_size()), rng);
   LmPolicy<Cpu, ArithmeticQuery> inner(model, tok.token_id("."));
-  const Calculator<CharTokenizer> calc(tok);
+  const Calculator<ArithmeticTokenizer> calc(tok);
   ToolPolicy<LmPolicy<Cpu, ArithmeticQuery>> policy(inner, calc.function<ArithmeticQuery>());
   const auto query = make_query(Item{kProblem, -6}, tok, 0);
   const std::vector<ArithmeticQuery> rows{query};
@@ -102,7 +102,7 @@ TEST_CASE("ToolPolicy inserts calculator output during rollouts and replays it f
   last = logits;
   const auto& ctx = policy.rollout_context(0);
   REQUIRE(ctx.size() == 2);
-  CHECK(ctx[0].after_action == 8);
+  CHECK(ctx[0].after_action == 4);  // " 6 - 0 =" is 4 words
   CHECK(tok.decode(ctx[1].tokens) == " 2");
   // Teacher forcing through the wrapper (no context in the batch) sees the same final state.
   TrajectoryBatch batch;
@@ -122,7 +122,7 @@ TEST_CASE("ToolPolicy inserts calculator output during rollouts and replays it f
 }
 
 TEST_CASE("RationaleLikelihoodReward scores D X Z tool-output . Y with the base model") {
-  const CharTokenizer tok = make_tokenizer();
+  const ArithmeticTokenizer tok = make_tokenizer();
   Rng rng(6);
   BaseModel model(tiny(tok.vocab_size()), rng);
   model.enable_lora({.rank = 2, .alpha = 4}, rng);
@@ -133,7 +133,7 @@ TEST_CASE("RationaleLikelihoodReward scores D X Z tool-output . Y with the base 
   RationaleLikelihoodReward<ArithmeticQuery> reward(model, demo, {stop});
   const auto query = make_query(Item{kProblem, -6}, tok, 0);
   const auto z = rationale_actions(kProblem, tok);
-  const Calculator<CharTokenizer> calc(tok);
+  const Calculator<ArithmeticTokenizer> calc(tok);
   const auto ctx = replay_tool(calc.function<ArithmeticQuery>(), query, z);
   const double r = reward(query, z, ctx);
   // By hand: the base model (adapters off) on the full text, summed after D X.
@@ -161,7 +161,7 @@ TEST_CASE("RationaleLikelihoodReward scores D X Z tool-output . Y with the base 
 }
 
 TEST_CASE("base model: pretraining lowers the loss and the cache returns the same weights") {
-  const CharTokenizer tok = make_tokenizer();
+  const ArithmeticTokenizer tok = make_tokenizer();
   BaseModelConfig cfg;
   cfg.model = tiny(tok.vocab_size());
   cfg.model.max_seq_len = 64;

@@ -11,5 +11,5 @@
 #include <gfnlm/tasks/arithmetic/problem.hpp>
 #include <gfnlm/tasks/arithmetic/query.hpp>
 #include <gfnlm/tasks/arithmetic/reward.hpp>
+#include <gfnlm/tasks/arithmetic/tokenizer.hpp>
 #include <gfnlm/tasks/arithmetic/tool_policy.hpp>
-#include <gfnlm/tasks/arithmetic/vargrad.hpp>

@@ -1,8 +1,9 @@
 #pragma once
-// The embedded base model (issue 6): a small char-level GPT-2 pretrained by maximum likelihood on
-// the corpus of corpus.hpp, cached on disk under a hash of everything that determines it
-// (model shape, corpus, optimisation, seed), so every method of a run, and later runs, start from
-// the same weights without paying for pretraining again.
+// The embedded base model (issue 6): a small GPT-2 over the word-level vocabulary of
+// tokenizer.hpp, pretrained by maximum likelihood on the corpus of corpus.hpp, cached on disk under
+// a hash of everything that determines it (model shape, corpus, optimisation, seed), so every
+// method of a run, and later runs, start from the same weights without paying for pretraining
+// again.
 #include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/core/atomic_file.hpp>
 #include <gfnlm/core/error.hpp>
@@ -11,7 +12,7 @@
 #include <gfnlm/model/adamw.hpp>
 #include <gfnlm/model/transformer.hpp>
 #include <gfnlm/tasks/arithmetic/corpus.hpp>
-#include <gfnlm/text/char_tokenizer.hpp>
+#include <gfnlm/tasks/arithmetic/tokenizer.hpp>
 
 #include <fmt/format.h>
 
@@ -24,21 +25,23 @@
 
 namespace gfnlm::arithmetic {
 
-inline CharTokenizer make_tokenizer() {
-  return CharTokenizer(kAlphabet);
+inline ArithmeticTokenizer make_tokenizer() {
+  return ArithmeticTokenizer();
 }
 
 struct BaseModelConfig {
-  TransformerConfig model{.vocab_size = static_cast<int>(kAlphabet.size()),
-                          .max_seq_len = 384,
-                          .n_layer = 2,
+  // 192 positions: the reward's row (3 demonstrations, X, a 5-operand Z with results, Y) needs
+  // about 150 tokens.
+  TransformerConfig model{.vocab_size = ArithmeticTokenizer().vocab_size(),
+                          .max_seq_len = 192,
+                          .n_layer = 4,
                           .n_head = 4,
-                          .d_model = 64};
+                          .d_model = 128};
   CorpusConfig corpus{};
   std::size_t corpus_chars = 2'000'000;
-  int steps = 600;
-  int batch = 8;
-  int seq_len = 384;  // windows start at document starts, like every prompt
+  int steps = 2000;
+  int batch = 16;
+  int seq_len = 128;  // tokens; windows start at document starts, like every prompt
   double lr = 3e-3;
   int warmup = 50;
   uint64_t seed = 1;
@@ -48,7 +51,8 @@ struct BaseModelConfig {
     const auto& m = model;
     const auto& c = corpus;
     return fmt::format(
-        "arith-base v1 V{} T{} L{} H{} C{} tied{} std{} | careful{} stop{} right{} two{} ops{} "
+        "arith-base v2 words V{} T{} L{} H{} C{} tied{} std{} | careful{} stop{} right{} two{} "
+        "ops{} "
         "lines{} chars{} | steps{} B{} T{} lr{} warm{} seed{}",
         m.vocab_size, m.max_seq_len, m.n_layer, m.n_head, m.d_model, m.tied_head, m.init_std,
         c.p_careful, c.p_stop, c.p_right_operand, c.p_two_operands, c.max_operands, c.max_lines,
@@ -64,7 +68,7 @@ using PretrainProgress = std::function<void(int, double)>;
 
 // MLE on windows of the corpus that start at document starts: AdamW, linear warm-up, cosine decay
 // to 10%, gradient clipping at 1.
-inline BaseModel pretrain_base_model(const BaseModelConfig& cfg, const CharTokenizer& tok,
+inline BaseModel pretrain_base_model(const BaseModelConfig& cfg, const ArithmeticTokenizer& tok,
                                      const PretrainProgress& progress = {}) {
   GFNLM_CHECK(tok.vocab_size() == cfg.model.vocab_size,
               "pretrain_base_model: tokenizer has {} ids, model config {}", tok.vocab_size(),
@@ -74,9 +78,10 @@ inline BaseModel pretrain_base_model(const BaseModelConfig& cfg, const CharToken
               cfg.model.max_seq_len);
   const std::string text = make_corpus(cfg.corpus, cfg.corpus_chars, cfg.seed);
   const std::vector<int32_t> ids = tok.encode(text);
+  const int32_t nl = tok.token_id("\n");
   std::vector<std::size_t> starts{0};
-  for (std::size_t i = 0; i + 2 < text.size(); ++i)
-    if (text[i] == '\n' && text[i + 1] == '\n') starts.push_back(i + 2);
+  for (std::size_t i = 0; i + 2 < ids.size(); ++i)
+    if (ids[i] == nl && ids[i + 1] == nl) starts.push_back(i + 2);
   const int T = cfg.seq_len, B = cfg.batch;
   while (!starts.empty() && starts.back() + T + 1 > ids.size()) starts.pop_back();
   GFNLM_CHECK(!starts.empty(), "pretrain_base_model: corpus of {} chars is shorter than a window",
@@ -114,7 +119,8 @@ inline BaseModel pretrain_base_model(const BaseModelConfig& cfg, const CharToken
 
 // The cached model for cfg from cache_dir, or a freshly pretrained one written there
 // (atomically). *loaded tells which happened.
-inline BaseModel load_or_pretrain_base_model(const BaseModelConfig& cfg, const CharTokenizer& tok,
+inline BaseModel load_or_pretrain_base_model(const BaseModelConfig& cfg,
+                                             const ArithmeticTokenizer& tok,
                                              const std::filesystem::path& cache_dir,
                                              const PretrainProgress& progress = {},
                                              bool* loaded = nullptr) {

@@ -9,10 +9,11 @@
 //   sloppy  (the rest): after the first step it stops early with p_stop, and a further step
 //           uses the right next operand only with p_right_operand (else another operand of the
 //           question); the stated answer is the last result, so usually wrong.
-// Problems have 2-4 operands (5 is out of distribution, as in the paper's test); a 2-operand
-// line is always right. Without demonstrations the most likely continuation after the first step
-// is to stop, so greedy zero-shot rationales are mostly wrong; three careful demonstrations in
-// the context make the careful style likely: the reward's context D (SPEC section 3).
+// Problems have 2-5 operands (GPT-J has seen arithmetic of every length; 5 operands stay out of
+// distribution for the fine-tuning data, as in the paper); a 2-operand line is always right.
+// Without demonstrations the most likely continuation after the first step is to stop, so greedy
+// zero-shot rationales are mostly wrong; three careful demonstrations in the context make the
+// careful style likely: the reward's context D (SPEC section 3).
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/tasks/arithmetic/problem.hpp>
@@ -30,7 +31,7 @@ struct CorpusConfig {
   double p_stop = 0.7;           // sloppy: stop after each step past the first
   double p_right_operand = 0.5;  // sloppy: a further step uses the right next operand
   double p_two_operands = 0.25;  // share of 2-operand lines (one step, always right)
-  int max_operands = 4;          // lines have 2 .. max_operands operands
+  int max_operands = 5;          // lines have 2 .. max_operands operands
   int max_lines = 4;             // lines per document: 1 .. max_lines
 
   void validate() const {
@@ -114,8 +115,5 @@ inline std::string make_corpus(const CorpusConfig& c, std::size_t chars, uint64_
   }
   return text;
 }
-
-// The tokenizer of the embedded model: every character the formats use ("." is the stop token).
-inline constexpr std::string_view kAlphabet = "\n +,-.0123456789:=?AQTaehinorstuw";
 
 }  // namespace gfnlm::arithmetic

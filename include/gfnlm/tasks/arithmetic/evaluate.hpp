@@ -19,7 +19,7 @@ namespace gfnlm::arithmetic {
 struct EvalConfig {
   int samples = 10;
   double temperature = 0.1;
-  int max_len = 48;             // actions per rationale (5 operands need 35)
+  int max_len = 24;             // actions (words) per rationale (5 operands need 20 with the stop)
   int problems_per_batch = 16;  // rows per rollout batch = problems_per_batch x samples
 };
 

@@ -2,17 +2,19 @@
 // VarGrad trajectory balance: TB with log Z replaced by each query's batch estimate
 // mean_b(log R - log q) (Richter et al. 2020; the log-partition estimate of SPEC section 2):
 //   L = mean_b (d_b - mean_{b' same query} d_b')^2,  d_b = log q(Z_b STOP) - log R(Z_b).
-// Why here: the arithmetic task trains on ~1000 queries, each visited a handful of times in a
-// run, so a learned per-query log Z (TrajectoryBalance) never catches up with the reward's
+// When: many queries, each visited a handful of times in a run (the arithmetic task trains on
+// ~1000), so a learned per-query log Z (TrajectoryBalance) never catches up with the reward's
 // scale; the batch estimate needs no history. Rows of one query must come in one batch (the
-// Sampler's per-query gradient accumulation does that). A group whose rows are identical (a replay
-// of a single buffer item) has zero loss: it carries no relative information.
+// Sampler's per-query gradient accumulation does that). A group whose rows are identical (a
+// replay of a single buffer item) has zero loss: it carries no relative information. A
+// max-length row reads log q(STOP|s_e) = 0, as in TrajectoryBalance.
 #include <gfnlm/gfn/objectives/objective.hpp>
 
 #include <map>
+#include <utility>
 #include <vector>
 
-namespace gfnlm::arithmetic {
+namespace gfnlm {
 
 struct VarGradConfig {
   double log_reward_floor = kDefaultLogRewardFloor;
@@ -20,12 +22,14 @@ struct VarGradConfig {
 
 class VarGradTB {
  public:
+  using Config = VarGradConfig;
+
   VarGradTB() = default;
-  explicit VarGradTB(VarGradConfig config) : config_(config) {}
+  explicit VarGradTB(Config config) : config_(config) {}
 
   template <class S>
   double operator()(const BasicTrajectoryBatch<S>& batch, BasicTrajectoryGrad<S>& grad) {
-    gfnlm::detail::RowReader<S> rows(batch, config_.log_reward_floor, "VarGradTB");
+    detail::RowReader<S> rows(batch, config_.log_reward_floor, "VarGradTB");
     grad.resize_like(batch);
     const int n = batch.rows();
     if (n == 0) return 0.0;
@@ -56,7 +60,7 @@ class VarGradTB {
   ParameterList<float> parameters() { return {}; }
 
  private:
-  VarGradConfig config_{};
+  Config config_{};
 };
 
-}  // namespace gfnlm::arithmetic
+}  // namespace gfnlm
