@@ -52,6 +52,13 @@ def load(results):
     return rows
 
 
+def tokens_per_s(row):
+    """Tokens per second as the program counts them (gfn_step: rollout tokens per step)."""
+    if not row:
+        return None
+    return row.get("tokens_per_s", row.get("rollout_tokens_per_s"))
+
+
 def fmt(x, spec=".1f"):
     return "-" if x is None else format(x, spec)
 
@@ -81,15 +88,15 @@ def main():
             top = ceiling.get((c, "decode" if w == "sample" else "train"))
             rate = f"{gflops:.1f}" + (f" ({gflops / top:.0%})" if top else "")
         print(f"| {w} | {c} | {fmt(gm)} | {fmt(pm)} | {speedup} | "
-              f"{fmt(g.get('tokens_per_s') if g else None, '.0f')} | "
-              f"{fmt(p.get('tokens_per_s') if p else None, '.0f')} | {rate} | "
+              f"{fmt(tokens_per_s(g), '.0f')} | {fmt(tokens_per_s(p), '.0f')} | {rate} | "
               f"{fmt(g.get('peak_rss_mb') if g else None, '.0f')} | "
               f"{fmt(p.get('peak_rss_mb') if p else None, '.0f')} |")
     print()
     print(f"Threads: {', '.join(str(t) for t in sorted(threads, key=str))} (both sides). "
           "Speed-up = PyTorch median / gfnlm median. GFLOP/s: model FLOPs (matmuls + attention) "
-          "per median; in brackets its share of OpenBLAS's FLOP-weighted GEMM rate at that "
-          "config's shapes (train shapes for train_step, decode shapes for sample).")
+          "per median (train_step, sample); in brackets its share of OpenBLAS's FLOP-weighted GEMM rate at that "
+          "config's shapes (train shapes for train_step, decode shapes for sample). tok/s: train_step B*T per step, sample new tokens, "
+          "gfn_step rollout tokens per step.")
     if blas_line:
         print(f"PyTorch: {blas_line}")
     if gemm:
