@@ -8,8 +8,14 @@
 // model is sampled --samples times; a table goes to stdout, results.json and histograms.svg to
 // --out. Progress goes to stderr.
 #include <gfnlm/eval/svg.hpp>
+#include <gfnlm/io/gpt2_safetensors.hpp>
+#include <gfnlm/io/hf_config.hpp>
+#include <gfnlm/io/llama_safetensors.hpp>
+#include <gfnlm/io/load_llama2c.hpp>
 #include <gfnlm/tasks/uniform_integers.hpp>
 #include <gfnlm/tasks/uniform_integers/experiment.hpp>
+#include <gfnlm/text/gpt2_bpe.hpp>
+#include <gfnlm/text/llama2c_tokenizer.hpp>
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -17,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -52,6 +59,13 @@ nlohmann::json to_json(const ui::ModelResult& r) {
   nlohmann::json top = nlohmann::json::array();
   for (const auto& [n, text] : bad) top.push_back({{"text", text}, {"count", n}});
   j["top_invalid_answers"] = top;
+  j["exact"] = {{"valid_mass", r.exact.valid_mass},
+                {"kl_valid_to_uniform", r.exact.kl_valid},
+                {"q_100_times_101", std::exp(r.exact.log_q[100 - ui::kMinValue]) * ui::kNumValues},
+                {"q_stop_after_10", r.exact.stop_after_10},
+                {"q_0_after_10", r.exact.zero_after_10},
+                {"q_stop_after_100", r.exact.stop_after_100},
+                {"log_q", r.exact.log_q}};
   if (r.log_z) {
     j["log_partition"] = {{"mean", r.log_z->mean},
                           {"std", r.log_z->std},
@@ -61,9 +75,10 @@ nlohmann::json to_json(const ui::ModelResult& r) {
   return j;
 }
 
-std::string histograms_svg(const ui::ExperimentResults& results, int samples) {
+std::string histograms_svg(const ui::ExperimentResults& results, int samples,
+                           std::string_view prompt) {
   gfnlm::HistogramChart chart;
-  chart.title = fmt::format("Answers to \"{}\" ({} samples per model)", ui::kCharPrompt, samples);
+  chart.title = fmt::format("Answers to \"{}\" ({} samples per model)", prompt, samples);
   for (int v = ui::kMinValue; v <= ui::kMaxValue; ++v)
     chart.categories.push_back(std::to_string(v));
   chart.categories.push_back("invalid");
@@ -84,6 +99,94 @@ std::string histograms_svg(const ui::ExperimentResults& results, int samples) {
   return gfnlm::to_svg(chart);
 }
 
+// "gpt2" or "llama" for a Hugging Face folder / safetensors file (config.json, else our metadata).
+std::string hf_model_type(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  const auto config = (fs::is_directory(path) ? path : path.parent_path()) / "config.json";
+  if (fs::exists(config)) return gfnlm::read_hf_config(config).model_type;
+  const auto shards = gfnlm::SafetensorsShards::open(path);
+  const auto it = shards.metadata().find("gfnlm.format");
+  GFNLM_CHECK(it != shards.metadata().end(),
+              "'{}': no config.json beside the weights and no 'gfnlm.format' metadata",
+              path.string());
+  return it->second;
+}
+
+// The experiment on a real checkpoint (issue 5's --model / --tokenizer): the paper's prompt after
+// the tokenizer's BOS (when it has one), STOP = its end-of-sequence token or "\n".
+template <class Model, gfnlm::Tokenizer Tok>
+ui::ExperimentResults run_on(Model& model, const Tok& tok, const std::string& stop_name,
+                             const ui::ExperimentConfig& config, double load_seconds,
+                             const std::function<void(std::string_view)>& progress) {
+  std::vector<int32_t> prompt;
+  if (tok.bos_id() >= 0) prompt.push_back(tok.bos_id());
+  const std::string prompt_text(ui::kPaperPrompt);
+  for (const auto t : tok.encode(prompt_text)) prompt.push_back(t);
+  int32_t stop = tok.eos_id();
+  if (stop_name == "newline") {
+    const auto nl = tok.encode("\n");
+    GFNLM_CHECK(!nl.empty(), "the tokenizer cannot encode a newline");
+    stop = nl.back();  // the llama2.c tokenizer encodes a dummy space first
+  }
+  GFNLM_CHECK(stop >= 0 && stop < model.config().vocab_size,
+              "no STOP token: the tokenizer has no end-of-sequence token (try --stop newline)");
+  GFNLM_CHECK(
+      static_cast<int>(prompt.size()) + ui::kMaxAnswerTokens + 1 <= model.config().max_seq_len,
+      "the prompt is {} tokens; with {} answer tokens it exceeds the model's seq_len {}",
+      prompt.size(), ui::kMaxAnswerTokens, model.config().max_seq_len);
+  progress(
+      fmt::format("real model: {} parameters, vocab {}, prompt {} tokens, STOP = token {} ({:?})",
+                  model.num_parameters(), model.config().vocab_size, prompt.size(), stop,
+                  tok.token_text(stop)));
+  const ui::AnswerCodec<Tok> codec(tok, prompt, prompt_text);
+  ui::ModelResult base_result;
+  base_result.name = "base";
+  base_result.train_seconds = load_seconds;
+  return ui::run_fine_tunings(model, codec, stop, config, base_result, progress);
+}
+
+ui::ExperimentResults run_real_model(const std::string& model_path, const std::string& tok_path,
+                                     const std::string& stop_name,
+                                     const ui::ExperimentConfig& config,
+                                     const std::function<void(std::string_view)>& progress) {
+  namespace fs = std::filesystem;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto since = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  const fs::path path(model_path);
+  const bool hf =
+      fs::is_directory(path) || path.extension() == ".safetensors" || path.extension() == ".json";
+  auto llama2c_tokenizer = [&](int vocab) {
+    GFNLM_CHECK(!tok_path.empty() && !fs::is_directory(tok_path),
+                "--tokenizer must name a llama2.c tokenizer file for this model");
+    return gfnlm::Llama2cTokenizer::from_file(tok_path, vocab);
+  };
+  if (!hf) {
+    auto model = gfnlm::load_llama2c(model_path);
+    const auto tok = llama2c_tokenizer(model.config().vocab_size);
+    return run_on(model, tok, stop_name, config, since(), progress);
+  }
+  const auto type = hf_model_type(path);
+  if (type == "gpt2") {
+    auto model = gfnlm::load_gpt2(path);
+    const fs::path dir = !tok_path.empty()        ? fs::path(tok_path)
+                         : fs::is_directory(path) ? path
+                                                  : path.parent_path();
+    const auto tok = gfnlm::Gpt2Bpe::from_directory(dir);
+    GFNLM_CHECK(tok.vocab_size() <= model.config().vocab_size,
+                "the tokenizer has {} tokens, the model's vocabulary {}", tok.vocab_size(),
+                model.config().vocab_size);
+    return run_on(model, tok, stop_name, config, since(), progress);
+  }
+  if (type == "llama") {
+    auto model = gfnlm::load_llama(path);
+    const auto tok = llama2c_tokenizer(model.config().vocab_size);
+    return run_on(model, tok, stop_name, config, since(), progress);
+  }
+  gfnlm::fail("'{}': model type '{}' is not supported (gpt2, llama)", model_path, type);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,7 +194,7 @@ int main(int argc, char** argv) {
   bool quick = false;
   uint64_t seed = 0;
   int samples = -1;
-  std::string out_dir = "uniform_integers_out", model_path, tokenizer_path, objective = "tb";
+  std::string out_dir = "uniform_integers_out", model_path, tokenizer_path, objective = "subtb";
   std::string cache_dir = ui::default_cache_dir().string();
   bool no_cache = false;
   int threads = 0, gfn_steps = -1, ppo_steps = -1, sft_steps = -1, pretrain_steps = -1;
@@ -102,9 +205,17 @@ int main(int argc, char** argv) {
                  "Samples per model for every figure (default 10000; 2000 with --quick)");
   app.add_option("--out", out_dir, "Directory for results.json and histograms.svg")
       ->capture_default_str();
+  std::string stop_name = "eos";
   app.add_option("--model", model_path,
-                 "A real checkpoint instead of the embedded model (not yet supported)");
-  app.add_option("--tokenizer", tokenizer_path, "The tokenizer of --model (not yet supported)");
+                 "A real checkpoint instead of the embedded model: llama2.c model.bin, or a "
+                 "Hugging Face GPT-2 / Llama folder or safetensors file (prompt: the paper's)");
+  app.add_option("--tokenizer", tokenizer_path,
+                 "The tokenizer of --model: llama2.c tokenizer file; for GPT-2 a folder with "
+                 "vocab.json + merges.txt (default: the model folder)");
+  app.add_option("--stop", stop_name,
+                 "With --model: STOP is the end-of-sequence token or a newline")
+      ->check(CLI::IsMember({"eos", "newline"}))
+      ->capture_default_str();
   app.add_option("--cache-dir", cache_dir, "Where the pretrained base model is cached")
       ->capture_default_str();
   app.add_flag("--no-cache", no_cache,
@@ -120,7 +231,9 @@ int main(int argc, char** argv) {
   app.add_option("--pretrain-steps", pretrain_steps,
                  "Base-model pretraining steps (default from the mode)");
   // Tuning knobs (defaults from ui::ExperimentConfig; docs/uniform_integers.md).
-  double gfn_lr = -1, p_on = -1, p_tempered = -1, t_high = -1;
+  double gfn_lr = -1, p_on = -1, p_tempered = -1, t_high = -1, buffer_tolerance = -1;
+  int subtb_root_flow = -1, curve_every = 0;
+  double subtb_lambda = -1;
   int min_len = -1, lora_rank = -1, base_width = -1, gfn_batch = -1, gfn_buffer = -1;
   app.add_option("--gfn-lr", gfn_lr, "GFlowNet learning rate");
   app.add_option("--min-len", min_len, "GFlowNet: STOP masked before this many answer tokens");
@@ -132,13 +245,17 @@ int main(int argc, char** argv) {
   app.add_option("--p-tempered", p_tempered,
                  "GFlowNet exploration: tempered share (replay takes the rest)");
   app.add_option("--t-high", t_high, "GFlowNet exploration: highest behaviour temperature");
+  app.add_option("--subtb-root-flow", subtb_root_flow,
+                 "Modified SubTB: learned log F of the masked root (1) or none (0)");
+  app.add_option("--subtb-lambda", subtb_lambda, "Modified SubTB: lambda (sub-trajectory decay)");
+  app.add_option("--buffer-tolerance", buffer_tolerance,
+                 "GFlowNet replay: near-duplicate tolerance (0: exact duplicates only)");
+  app.add_option("--curve-every", curve_every,
+                 "Record the GFlowNet's exact KL and validity every N steps (0: never)");
   CLI11_PARSE(app, argc, argv);
 
-  if (!model_path.empty() || !tokenizer_path.empty()) {
-    fmt::print(stderr,
-               "--model / --tokenizer: loading a real checkpoint is not yet supported by this "
-               "example (it needs the IO issue's loaders); run without them to use the embedded "
-               "model.\n");
+  if (model_path.empty() && !tokenizer_path.empty()) {
+    fmt::print(stderr, "--tokenizer needs --model\n");
     return 2;
   }
   if (threads > 0) omp_set_num_threads(threads);
@@ -166,17 +283,25 @@ int main(int argc, char** argv) {
     e.p_replay = 1.0 - e.p_on_policy - e.p_tempered;
   }
   if (t_high > 0) config.gfn_exploration.t_high = t_high;
+  if (subtb_root_flow >= 0) config.gfn_subtb_root_flow = subtb_root_flow != 0;
+  if (subtb_lambda > 0) config.gfn_subtb_lambda = subtb_lambda;
+  if (buffer_tolerance >= 0) config.gfn_buffer_tolerance = buffer_tolerance;
+  config.gfn_curve_every = curve_every;
   config.gfn_objective = objective == "tb" ? ui::ExperimentConfig::Objective::trajectory_balance
                                            : ui::ExperimentConfig::Objective::modified_subtb;
   config.cache_dir = no_cache ? std::filesystem::path() : std::filesystem::path(cache_dir);
 
   ui::ExperimentResults results;
+  const auto progress = [](std::string_view line) {
+    fmt::print(stderr, "{}\n", line);
+    std::fflush(stderr);
+  };
+  const std::string prompt(model_path.empty() ? ui::kCharPrompt : ui::kPaperPrompt);
   try {
-    results = ui::run_experiment(config, [](std::string_view line) {
-      fmt::print(stderr, "{}\n", line);
-      std::fflush(stderr);
-    });
-  } catch (const gfnlm::Error& e) {
+    results = model_path.empty()
+                  ? ui::run_experiment(config, progress)
+                  : run_real_model(model_path, tokenizer_path, stop_name, config, progress);
+  } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }
@@ -193,26 +318,38 @@ int main(int argc, char** argv) {
           "{} log-partition estimate: {:.3f} (spread {:.3f}); the target's log Z is {:.3f}\n",
           r.name, r.log_z->mean, r.log_z->std, results.true_log_z);
   fmt::print("total {:.1f} s (base model {})\n", results.total_seconds,
-             results.base_from_cache ? "from cache" : "pretrained");
+             !model_path.empty()       ? model_path
+             : results.base_from_cache ? "from cache"
+                                       : "pretrained");
 
   nlohmann::json j;
-  j["prompt"] = ui::kCharPrompt;
+  j["prompt"] = prompt;
   j["seed"] = seed;
   j["quick"] = quick;
   j["samples_per_model"] = config.samples;
   j["gfn_objective"] = objective;
-  j["base_model"] = {{"fingerprint", config.base.fingerprint()},
-                     {"from_cache", results.base_from_cache},
-                     {"file", results.base_model_file.string()}};
+  if (model_path.empty())
+    j["base_model"] = {{"fingerprint", config.base.fingerprint()},
+                       {"from_cache", results.base_from_cache},
+                       {"file", results.base_model_file.string()}};
+  else
+    j["base_model"] = {{"model", model_path}, {"tokenizer", tokenizer_path}, {"stop", stop_name}};
   j["true_log_partition"] = results.true_log_z;
   j["total_seconds"] = results.total_seconds;
   for (const auto& r : results.models) j["models"].push_back(to_json(r));
+  for (const auto& p : results.gfn_curve)
+    j["gfn_curve"].push_back({{"step", p.step},
+                              {"loss", p.loss},
+                              {"exact_valid_mass", p.valid_mass},
+                              {"exact_kl_valid", p.kl_valid}});
   std::filesystem::create_directories(out_dir);
   const auto json_path = std::filesystem::path(out_dir) / "results.json";
-  gfnlm::write_file_atomically(json_path, [&](std::ostream& os) { os << j.dump(2) << '\n'; });
+  gfnlm::write_file_atomically(json_path, [&](std::ostream& os) {
+    os << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  });
   const auto svg_path = std::filesystem::path(out_dir) / "histograms.svg";
   gfnlm::write_file_atomically(
-      svg_path, [&](std::ostream& os) { os << histograms_svg(results, config.samples); });
+      svg_path, [&](std::ostream& os) { os << histograms_svg(results, config.samples, prompt); });
   fmt::print(stderr, "wrote {} and {}\n", json_path.string(), svg_path.string());
   return 0;
 }

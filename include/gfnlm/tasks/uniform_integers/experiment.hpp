@@ -19,6 +19,7 @@
 #include <gfnlm/tasks/uniform_integers/answer.hpp>
 #include <gfnlm/tasks/uniform_integers/base_model.hpp>
 #include <gfnlm/tasks/uniform_integers/corpus.hpp>
+#include <gfnlm/tasks/uniform_integers/exact.hpp>
 #include <gfnlm/tasks/uniform_integers/reward.hpp>
 
 #include <fmt/format.h>
@@ -48,9 +49,10 @@ struct ExperimentConfig {
   // log R = -8 per invalid token, T = 2 rollouts are long junk whose huge TB errors dominate every
   // step; T <= 1 keeps the steps about the shape of the valid answers (docs/uniform_integers.md).
   enum class Objective { modified_subtb, trajectory_balance };
-  // TB by default: with min_len = 1 modified SubTB trains too (>= 99% valid) but stays further
-  // from uniform (KL ~0.15 against TB's ~0.01; docs/uniform_integers.md).
-  Objective gfn_objective = Objective::trajectory_balance;
+  // Modified SubTB (issue 5) with a learned root flow: the min-length mask hides STOP at the
+  // root, and without a root flow the first token gets no gradient (KL ~0.14 instead of ~0.01;
+  // docs/uniform_integers.md). Trajectory balance remains available (`--objective tb`).
+  Objective gfn_objective = Objective::modified_subtb;
   int gfn_steps = 600;
   int gfn_batch = 8;  // trajectories per behaviour group
   int gfn_groups = 4;
@@ -63,10 +65,19 @@ struct ExperimentConfig {
   // to the empty answer's log R (docs/uniform_integers.md); the GFlowNet never answers "".
   int gfn_min_len = 1;
   int gfn_buffer = 128;         // replay capacity: above the 101 answers sharing the top reward
-  double gfn_log_z_init = 8.0;  // TB: log Z >= the largest log R, a bound any user knows
+  double gfn_log_z_init = 8.0;  // TB and the SubTB root flow: the largest log R, known to a user
   double gfn_log_z_lr = 0.05;
   LinearSchedule gfn_reward_temperature{1.0, 1.0, 0};
   GfnRewardConfig gfn_reward{};
+  // Modified SubTB: a learned log F of the root, whose STOP the min-length mask hides
+  // (ModifiedSubTBConfig::learn_root_flow); without it the first token gets no gradient.
+  bool gfn_subtb_root_flow = true;
+  double gfn_subtb_lambda = 1.0;  // SPEC section 2: lambda = 1 in every experiment of the paper
+  // Replay near-duplicate tolerance (ReplayBufferConfig). SPEC section 4's 0.25 makes "10" and
+  // "100" near duplicates (edit distance 1 < 0.25 x 5), so the buffer never holds both.
+  // Exact duplicates only: the 101 answers are short and one character apart.
+  double gfn_buffer_tolerance = 0.0;
+  int gfn_curve_every = 0;  // > 0: exact KL and validity of the GFlowNet every this many steps
 
   // PPO: TRL's defaults except the learning rate and the (short-answer) KL target.
   int ppo_steps = 100;
@@ -104,6 +115,15 @@ struct ModelResult {
   double train_seconds = 0;  // fine-tuning wall time (pretraining for the base)
   double eval_seconds = 0;
   std::optional<LogPartitionEstimate> log_z;  // GFlowNet: log Z of the target from its samples
+  ExactAnswerProbabilities exact;             // teacher-forced q of every valid answer (exact.hpp)
+};
+
+// One point of the GFlowNet's training curve (ExperimentConfig::gfn_curve_every).
+struct CurvePoint {
+  int step = 0;
+  double loss = 0;
+  double valid_mass = 0;  // exact sum of q(v STOP) over the 101 valid answers
+  double kl_valid = 0;    // exact KL(q over 0..100, renormalised || uniform)
 };
 
 struct ExperimentResults {
@@ -112,6 +132,7 @@ struct ExperimentResults {
   std::filesystem::path base_model_file;  // empty when not cached
   double true_log_z = 0;  // log of the target's total mass: 101 valid answers at e^8, the rest ~0
   double total_seconds = 0;
+  std::vector<CurvePoint> gfn_curve;
 };
 
 namespace detail {
@@ -127,27 +148,37 @@ inline std::string_view objective_name(ExperimentConfig::Objective o) {
 
 // Trains `policy` with gfnlm::Sampler and objective O on the one prompt. Returns the Sampler's
 // mask: it is part of the trained sampler, so the GFlowNet is evaluated with it.
-template <class P, class O>
-LogitMask train_gflownet(P& policy, O objective, const CharTokenizer& tok, const LmQuery& query,
-                         const ExperimentConfig& config,
-                         const std::function<void(const std::string&)>& say) {
-  const GfnLogReward<CharTokenizer> reward(tok, config.gfn_reward);
+template <class P, class O, Tokenizer Tok>
+LogitMask train_gflownet(P& policy, O objective, const AnswerCodec<Tok>& codec,
+                         const LmQuery& query, const ExperimentConfig& config,
+                         const std::function<void(const std::string&)>& say,
+                         std::vector<CurvePoint>& curve) {
+  const GfnLogReward<Tok> reward(codec, config.gfn_reward);
   SamplerConfig sc;
   sc.trajectories_per_query = config.gfn_batch;
   sc.max_len = kMaxAnswerTokens;
   sc.min_len = config.gfn_min_len;
   sc.optimizer.lr = config.gfn_lr;
   sc.buffer.capacity = config.gfn_buffer;
+  sc.buffer.near_duplicate_tolerance = config.gfn_buffer_tolerance;
   sc.objective_lr = config.gfn_log_z_lr;
   sc.exploration = config.gfn_exploration;
   sc.lr_schedule = WarmupDecay{
       .warmup = 20, .total = config.gfn_steps, .final_fraction = config.gfn_lr_final_fraction};
   sc.reward_temperature = config.gfn_reward_temperature;
   sc.seed = config.seed * 7 + 1;
-  Sampler<P, GfnLogReward<CharTokenizer>, O> sampler(policy, reward, sc, std::move(objective));
+  Sampler<P, GfnLogReward<Tok>, O> sampler(policy, reward, sc, std::move(objective));
   const std::vector<LmQuery> groups(std::max(config.gfn_groups, 1), query);
   for (int step = 0; step < config.gfn_steps; ++step) {
     const auto m = sampler.train_step(std::span<const LmQuery>(groups));
+    if (config.gfn_curve_every > 0 &&
+        ((step + 1) % config.gfn_curve_every == 0 || step + 1 == config.gfn_steps)) {
+      const auto mask = sampler.mask();
+      const auto ex = exact_answer_probabilities(policy, query, codec, &mask);
+      curve.push_back({step + 1, m.loss, ex.valid_mass, ex.kl_valid});
+      say(fmt::format("  GFlowNet step {:4d}: exact valid mass {:.4f}  exact KL {:.4f}", step + 1,
+                      ex.valid_mass, ex.kl_valid));
+    }
     if (step % 20 == 0 || step + 1 == config.gfn_steps)
       say(fmt::format(
           "  GFlowNet ({}) step {:4d}/{}  loss {:8.3f}  mean log R {:6.2f}  log Z {:6.2f}",
@@ -162,8 +193,8 @@ LogitMask train_gflownet(P& policy, O objective, const CharTokenizer& tok, const
 // Samples n answers from a policy (plain ancestral sampling at T = 1, length limit
 // kMaxAnswerTokens) and parses them. With log_z_out, also the log-partition estimate of the
 // GFlowNet target (gfn/log_partition.hpp) from the same samples.
-template <class P>
-AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const CharTokenizer& tok, int n,
+template <class P, Tokenizer Tok>
+AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const AnswerCodec<Tok>& codec, int n,
                              int chunk, Rng& rng, const GfnRewardConfig* reward = nullptr,
                              LogPartitionEstimate* log_z_out = nullptr,
                              const LogitMask* mask = nullptr) {
@@ -177,15 +208,15 @@ AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const CharTokenize
                                        RolloutConfig{kMaxAnswerTokens, 1.0, mask}, rng);
     for (int b = 0; b < rows; ++b) {
       const auto z = row_actions(batch, b);
-      const auto answer = parse_tokens(tok, z, batch.stopped[b]);
+      const auto answer = codec.parse(z, batch.stopped[b]);
       counts.add(answer);
-      if (!answer.is_valid()) ++counts.invalid_text[tok.decode(z)];
+      if (!answer.is_valid()) ++counts.invalid_text[codec.text(z)];
       if (!log_z_out) continue;
       double log_q = batch.stopped[b] ? double(batch.log_stop(b, batch.length[b])) : 0.0;
       for (int t = 0; t < batch.length[b]; ++t) log_q += batch.log_pf(b, t);
       log_q_batch.log_stop(start + b, 0) = log_q;
       log_q_batch.log_r(start + b, 0) =
-          gfn_log_reward(parse_tokens(tok, z), static_cast<int>(z.size()), *reward);
+          gfn_log_reward(codec.parse(z), static_cast<int>(z.size()), *reward);
       log_q_batch.query[start + b] = 0;
     }
   }
@@ -193,11 +224,15 @@ AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const CharTokenize
   return counts;
 }
 
-// Runs the experiment; progress receives one line at a time (the example prints them to stderr).
-inline ExperimentResults run_experiment(
-    const ExperimentConfig& config, const std::function<void(std::string_view)>& progress = {}) {
-  using Model = Transformer<Cpu, float>;
-  using Policy = LmPolicy<Cpu, LmQuery>;
+// The fine-tunings and the evaluation on any base model (Transformer or LlamaTransformer, float)
+// whose answers are read through `codec` (the prompt's tokens inside it), with `stop` as the STOP
+// token. base_result carries the base model's name and preparation time. progress receives one
+// line at a time (the example prints them to stderr).
+template <class Model, Tokenizer Tok>
+ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, int32_t stop,
+                                   const ExperimentConfig& config, ModelResult base_result,
+                                   const std::function<void(std::string_view)>& progress = {}) {
+  using Policy = BasicLmPolicy<Model, LmQuery>;
   const auto say = [&](const std::string& line) {
     if (progress) progress(line);
   };
@@ -206,57 +241,46 @@ inline ExperimentResults run_experiment(
               config.eval_chunk);
   const auto t_total = detail::Clock::now();
   ExperimentResults results;
-  const auto tok = char_tokenizer();
-  const int32_t eos = tok.eos_id();
-  const LmQuery query{tok.encode(kCharPrompt), {}, 0};
+  const LmQuery query{{codec.prompt().begin(), codec.prompt().end()}, {}, 0};
+  GFNLM_CHECK(!query.prompt.empty(), "run_fine_tunings: the prompt has no tokens");
   Rng rng(config.seed * 0x9E3779B97F4A7C15ULL + 12345);
 
-  // (a) The base model, cached.
-  auto t0 = detail::Clock::now();
-  say(fmt::format("base model: {}", config.base.fingerprint()));
-  Model base = load_or_pretrain_base_model(
-      config.base, config.cache_dir, &results.base_from_cache, [&](int step, double loss) {
-        say(fmt::format("  pretrain step {:4d}/{}  loss {:.4f}", step + 1, config.base.steps,
-                        loss));
-      });
-  if (!config.cache_dir.empty())
-    results.base_model_file = base_model_path(config.base, config.cache_dir);
-  say(results.base_from_cache ? fmt::format("  loaded from {}", results.base_model_file.string())
-                              : fmt::format("  pretrained in {:.1f} s", detail::seconds_since(t0)));
-  ModelResult base_result;
-  base_result.name = "base";
-  base_result.train_seconds = detail::seconds_since(t0);
-
-  // (b) Three fine-tunings from copies of the same base, each with fresh LoRA adapters.
+  // Three fine-tunings from copies of the same base, each with fresh LoRA adapters.
   auto adapted = [&](uint64_t salt) {
     Model m = base;
     Rng init(config.seed * 1000003ULL + salt);
     m.enable_lora(config.lora, init);
     return m;
   };
-  Policy base_policy(base, eos);
+  Policy base_policy(base, stop);
 
   // GFlowNet.
   Model gfn_model = adapted(1);
-  Policy gfn_policy(gfn_model, eos);
-  t0 = detail::Clock::now();
+  Policy gfn_policy(gfn_model, stop);
+  auto t0 = detail::Clock::now();
   LogitMask gfn_mask;
   if (config.gfn_objective == ExperimentConfig::Objective::trajectory_balance)
     gfn_mask = detail::train_gflownet(
         gfn_policy,
         TrajectoryBalance(TrajectoryBalanceConfig{.log_z_init = config.gfn_log_z_init,
                                                   .log_z_lr = config.gfn_log_z_lr}),
-        tok, query, config, say);
+        codec, query, config, say, results.gfn_curve);
   else
-    gfn_mask = detail::train_gflownet(gfn_policy, ModifiedSubTB{}, tok, query, config, say);
+    gfn_mask = detail::train_gflownet(
+        gfn_policy,
+        ModifiedSubTB(ModifiedSubTBConfig{.lambda = config.gfn_subtb_lambda,
+                                          .learn_root_flow = config.gfn_subtb_root_flow,
+                                          .log_z_init = config.gfn_log_z_init,
+                                          .log_z_lr = config.gfn_log_z_lr}),
+        codec, query, config, say, results.gfn_curve);
   ModelResult gfn_result;
   gfn_result.name = "GFlowNet";
   gfn_result.train_seconds = detail::seconds_since(t0);
 
   // PPO against the frozen base.
   Model ppo_model = adapted(2);
-  Policy ppo_policy(ppo_model, eos);
-  const PpoReward<CharTokenizer> ppo_reward(tok, config.ppo_reward);
+  Policy ppo_policy(ppo_model, stop);
+  const PpoReward<Tok> ppo_reward(codec, config.ppo_reward);
   PpoTrainer ppo(ppo_policy, frozen_reference(base_policy), ppo_reward, config.ppo,
                  config.seed * 7 + 2);
   const std::vector<LmQuery> ppo_queries(config.ppo_batch, query);
@@ -274,14 +298,14 @@ inline ExperimentResults run_experiment(
 
   // SFT on integers drawn uniformly.
   Model sft_model = adapted(3);
-  Policy sft_policy(sft_model, eos);
+  Policy sft_policy(sft_model, stop);
   SftTrainer sft(sft_policy, SftConfig{.lr = config.sft_lr});
   const std::vector<LmQuery> sft_queries(config.sft_batch, query);
   t0 = detail::Clock::now();
   for (int step = 0; step < config.sft_steps; ++step) {
     std::vector<std::vector<int32_t>> targets;
     for (int i = 0; i < config.sft_batch; ++i)
-      targets.push_back(tok.encode(std::to_string(kMinValue + int(rng.below(kNumValues)))));
+      targets.push_back(codec.tokens(std::to_string(kMinValue + int(rng.below(kNumValues)))));
     const double nll = sft.train_step(sft_queries, targets);
     if (step % 20 == 0 || step + 1 == config.sft_steps)
       say(fmt::format("  SFT step {:4d}/{}  NLL/token {:.4f}", step + 1, config.sft_steps, nll));
@@ -290,20 +314,24 @@ inline ExperimentResults run_experiment(
   sft_result.name = "SFT";
   sft_result.train_seconds = detail::seconds_since(t0);
 
-  // (c) Evaluation: the same sampler code for every model.
+  // Evaluation: the same sampler code for every model.
   // Base, PPO and SFT sample without masks; the GFlowNet with its Sampler's (min-length) mask.
   auto evaluate = [&](ModelResult& r, Policy& policy, bool log_z, const LogitMask* mask = nullptr) {
     const auto te = detail::Clock::now();
     Rng eval_rng(config.seed * 31 + r.name.size());
     LogPartitionEstimate est;
-    r.counts = evaluate_policy(policy, query, tok, config.samples, config.eval_chunk, eval_rng,
+    r.counts = evaluate_policy(policy, query, codec, config.samples, config.eval_chunk, eval_rng,
                                &config.gfn_reward, log_z ? &est : nullptr, mask);
     if (log_z) r.log_z = est;
+    r.exact = exact_answer_probabilities(policy, query, codec, mask);
     r.report = uniformity_report(r.counts.value, double(r.counts.invalid()));
     r.eval_seconds = detail::seconds_since(te);
-    say(fmt::format("  evaluated {:9s} {:5.1f}% valid  KL {:.4f}  distinct {}  ({:.1f} s)", r.name,
-                    100 * r.report.valid_fraction, r.report.kl_valid, r.report.distinct_valid,
-                    r.eval_seconds));
+    say(fmt::format(
+        "  evaluated {:9s} {:5.1f}% valid  KL {:.4f}  distinct {}  ({:.1f} s); exact: valid {:.4f} "
+        "KL {:.4f} q(100) x 101 = {:.3f}",
+        r.name, 100 * r.report.valid_fraction, r.report.kl_valid, r.report.distinct_valid,
+        r.eval_seconds, r.exact.valid_mass, r.exact.kl_valid,
+        std::exp(r.exact.log_q[100 - kMinValue]) * kNumValues));
   };
   say(fmt::format("evaluating {} samples per model", config.samples));
   evaluate(base_result, base_policy, false);
@@ -313,6 +341,37 @@ inline ExperimentResults run_experiment(
   results.models = {base_result, ppo_result, sft_result, gfn_result};
   results.true_log_z = config.gfn_reward.valid + std::log(double(kNumValues));
   results.total_seconds = detail::seconds_since(t_total);
+  return results;
+}
+
+// The experiment on the embedded base model: pretrained (or loaded from the cache), then
+// run_fine_tunings with the char tokenizer, kCharPrompt and <eos> as STOP.
+inline ExperimentResults run_experiment(
+    const ExperimentConfig& config, const std::function<void(std::string_view)>& progress = {}) {
+  const auto say = [&](const std::string& line) {
+    if (progress) progress(line);
+  };
+  const auto t0 = detail::Clock::now();
+  const auto tok = char_tokenizer();
+  const AnswerCodec<CharTokenizer> codec(tok, tok.encode(kCharPrompt));
+  bool from_cache = false;
+  say(fmt::format("base model: {}", config.base.fingerprint()));
+  Transformer<Cpu, float> base = load_or_pretrain_base_model(
+      config.base, config.cache_dir, &from_cache, [&](int step, double loss) {
+        say(fmt::format("  pretrain step {:4d}/{}  loss {:.4f}", step + 1, config.base.steps,
+                        loss));
+      });
+  std::filesystem::path file;
+  if (!config.cache_dir.empty()) file = base_model_path(config.base, config.cache_dir);
+  say(from_cache ? fmt::format("  loaded from {}", file.string())
+                 : fmt::format("  pretrained in {:.1f} s", detail::seconds_since(t0)));
+  ModelResult base_result;
+  base_result.name = "base";
+  base_result.train_seconds = detail::seconds_since(t0);
+  auto results = run_fine_tunings(base, codec, tok.eos_id(), config, base_result, progress);
+  results.base_from_cache = from_cache;
+  results.base_model_file = file;
+  results.total_seconds = detail::seconds_since(t0);
   return results;
 }
 

@@ -17,6 +17,9 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace gfnlm::uniform_integers {
 
@@ -64,23 +67,73 @@ Answer parse_tokens(const Tok& tokenizer, std::span<const int32_t> z, bool stopp
   return parse_answer(tokenizer.decode(z), stopped);
 }
 
+// How answers are written in a tokenizer's tokens after the prompt. The text of answer tokens z
+// is what they add to the prompt's text: decode(prompt z) minus decode(prompt), so a sub-word
+// tokenizer's context-dependent decoding (the llama2.c tokenizer drops a leading space only at
+// the start of a text) reads the answer as it appears after the prompt; with no prompt, decode(z).
+// tokens(answer) is the reverse: encode(prompt_text + answer) minus encode(prompt_text) when the
+// latter is a prefix (no merge across the boundary), else encode(answer).
+template <Tokenizer Tok>
+class AnswerCodec {
+ public:
+  explicit AnswerCodec(const Tok& tokenizer, std::vector<int32_t> prompt = {},
+                       std::string prompt_text = {})
+      : tokenizer_(&tokenizer),
+        prompt_(std::move(prompt)),
+        prompt_text_(std::move(prompt_text)),
+        decoded_prompt_(tokenizer.decode(prompt_)) {}
+
+  std::string text(std::span<const int32_t> z) const {
+    if (prompt_.empty()) return tokenizer_->decode(z);
+    std::vector<int32_t> all(prompt_);
+    all.insert(all.end(), z.begin(), z.end());
+    std::string full = tokenizer_->decode(all);
+    if (full.compare(0, decoded_prompt_.size(), decoded_prompt_) != 0) return tokenizer_->decode(z);
+    return full.substr(decoded_prompt_.size());
+  }
+
+  Answer parse(std::span<const int32_t> z, bool stopped = true) const {
+    return parse_answer(text(z), stopped);
+  }
+
+  std::vector<int32_t> tokens(std::string_view answer) const {
+    if (prompt_text_.empty()) return tokenizer_->encode(answer);
+    const auto p = tokenizer_->encode(prompt_text_);
+    auto full = tokenizer_->encode(prompt_text_ + std::string(answer));
+    if (full.size() > p.size() && std::equal(p.begin(), p.end(), full.begin()))
+      return {full.begin() + static_cast<std::ptrdiff_t>(p.size()), full.end()};
+    return tokenizer_->encode(answer);
+  }
+
+  const Tok& tokenizer() const { return *tokenizer_; }
+  std::span<const int32_t> prompt() const { return prompt_; }
+
+ private:
+  const Tok* tokenizer_;
+  std::vector<int32_t> prompt_;
+  std::string prompt_text_;
+  std::string decoded_prompt_;
+};
+
 // log R(z STOP | query) as the Sampler's Reward concept wants it; the query is ignored since the
 // task has one prompt.
 template <Tokenizer Tok>
 class GfnLogReward {
  public:
   explicit GfnLogReward(const Tok& tokenizer, GfnRewardConfig config = {})
-      : tokenizer_(&tokenizer), config_(config) {}
+      : codec_(tokenizer), config_(config) {}
+  explicit GfnLogReward(AnswerCodec<Tok> codec, GfnRewardConfig config = {})
+      : codec_(std::move(codec)), config_(config) {}
 
   template <class Query>
   double operator()(const Query& /*query*/, std::span<const int32_t> z) const {
-    return gfn_log_reward(parse_tokens(*tokenizer_, z), static_cast<int>(z.size()), config_);
+    return gfn_log_reward(codec_.parse(z), static_cast<int>(z.size()), config_);
   }
 
   const GfnRewardConfig& config() const { return config_; }
 
  private:
-  const Tok* tokenizer_;
+  AnswerCodec<Tok> codec_;
   GfnRewardConfig config_;
 };
 
@@ -89,17 +142,19 @@ template <Tokenizer Tok>
 class PpoReward {
  public:
   explicit PpoReward(const Tok& tokenizer, PpoRewardScheme scheme = {})
-      : tokenizer_(&tokenizer), scheme_(scheme) {}
+      : codec_(tokenizer), scheme_(scheme) {}
+  explicit PpoReward(AnswerCodec<Tok> codec, PpoRewardScheme scheme = {})
+      : codec_(std::move(codec)), scheme_(scheme) {}
 
   template <class Query>
   double operator()(const Query& /*query*/, std::span<const int32_t> z, bool stopped) const {
-    return scheme_(parse_tokens(*tokenizer_, z, stopped));
+    return scheme_(codec_.parse(z, stopped));
   }
 
   const PpoRewardScheme& scheme() const { return scheme_; }
 
  private:
-  const Tok* tokenizer_;
+  AnswerCodec<Tok> codec_;
   PpoRewardScheme scheme_;
 };
 
