@@ -45,6 +45,7 @@
 #include <gfnlm/gfn/objectives/objective.hpp>
 #include <gfnlm/gfn/objectives/subtb.hpp>
 #include <gfnlm/gfn/objectives/trajectory_balance.hpp>
+#include <gfnlm/gfn/objectives/vargrad.hpp>
 #include <gfnlm/gfn/policy.hpp>
 #include <gfnlm/gfn/replay_buffer.hpp>
 #include <gfnlm/gfn/reward.hpp>
