@@ -75,6 +75,107 @@ double rollout_vs_score(Model& model, gfnlm::Rng& rng) {
 
 }  // namespace
 
+namespace {
+
+// Rolls every row out with its given actions and returns the largest |rollout logits -
+// teacher-forced logits| over all states. Rows with equal consecutive prompts share one prefill.
+template <class Model>
+double rows_rollout_vs_score(Model& model, const std::vector<LmQuery>& queries,
+                             const std::vector<std::vector<int32_t>>& actions) {
+  gfnlm::BasicLmPolicy<Model> policy(model, 10);
+  const int B = static_cast<int>(queries.size());
+  int L = 0;
+  for (const auto& a : actions) L = std::max(L, static_cast<int>(a.size()));
+  gfnlm::TrajectoryBatch batch;
+  batch.resize(B, L);
+  for (int b = 0; b < B; ++b) {
+    batch.length[b] = static_cast<int>(actions[b].size());
+    for (int t = 0; t < batch.length[b]; ++t) batch.actions(b, t) = actions[b][t];
+  }
+  gfnlm::Tensor<float, 3> scored;
+  policy.score(queries, batch, scored);
+
+  const int V = policy.vocab_size();
+  std::vector<float> logits(B * V);
+  policy.start_rollout(queries);
+  double worst = 0;
+  for (int t = 0; t <= L; ++t) {
+    policy.next_logits(logits);
+    std::vector<int32_t> step(B, -1);
+    for (int b = 0; b < B; ++b) {
+      if (t > batch.length[b]) continue;
+      for (int v = 0; v < V; ++v)
+        worst = std::max(worst, double(std::abs(logits[b * V + v] - scored(b, t, v))));
+      if (t < batch.length[b]) step[b] = batch.actions(b, t);
+    }
+    if (t < L) policy.advance(step);
+  }
+  return worst;
+}
+
+// Rows 0-1 and 2-3 share their prompts, so start_rollout decodes each prompt once and forks the
+// cache; every row then takes its own actions.
+template <class Model>
+double shared_prompt_rollout_vs_score(Model& model, gfnlm::Rng& rng) {
+  for (auto& p : model.lora_parameters())
+    for (std::size_t i = 0; i < p.size; ++i) p.value[i] = 0.1f * static_cast<float>(rng.normal());
+  const std::vector<LmQuery> queries{{{1, 2, 3}, {}}, {{1, 2, 3}, {}}, {{4}, {}}, {{4}, {}}};
+  return rows_rollout_vs_score(model, queries, {{3, 4, 5}, {6, 7, 8, 9}, {5, 5}, {9, 8, 7, 6}});
+}
+
+}  // namespace
+
+TEST_CASE("LmPolicy decodes a shared prompt once and forks it: logits equal teacher forcing",
+          "[policies]") {
+  gfnlm::Rng rng(6);
+  gfnlm::Transformer<> model(tiny_config(), rng);
+  model.enable_lora({.rank = 4, .alpha = 8}, rng);
+  const double worst = shared_prompt_rollout_vs_score(model, rng);
+  INFO("max |rollout - scored| = " << worst);
+  REQUIRE(worst < 1e-5);
+
+  gfnlm::LlamaConfig c;
+  c.vocab_size = 11;
+  c.max_seq_len = 24;
+  c.n_layer = 2;
+  c.n_head = 4;
+  c.n_kv_head = 2;
+  c.d_model = 16;
+  c.d_ff = 40;
+  gfnlm::LlamaTransformer<> llama(c, rng);
+  llama.enable_lora({.rank = 4, .alpha = 8}, rng);
+  const double worst_llama = shared_prompt_rollout_vs_score(llama, rng);
+  INFO("Llama: max |rollout - scored| = " << worst_llama);
+  REQUIRE(worst_llama < 1e-5);
+}
+
+TEST_CASE(
+    "LmPolicy rollouts past the KV cache's initial capacity (it grows, rows keep their "
+    "keys)",
+    "[policies]") {
+  // Prompts of 120 tokens outgrow the initial 64 positions at the prefill and 128 while decoding.
+  auto c = tiny_config();
+  c.max_seq_len = 160;
+  gfnlm::Rng rng(7);
+  gfnlm::Transformer<> model(c, rng);
+  REQUIRE(gfnlm::Transformer<>::Cache::kInitialCapacity < 120);
+  model.enable_lora({.rank = 4, .alpha = 8}, rng);
+  for (auto& p : model.lora_parameters())
+    for (std::size_t i = 0; i < p.size; ++i) p.value[i] = 0.1f * static_cast<float>(rng.normal());
+  std::vector<int32_t> prompt(120);
+  for (auto& t : prompt) t = static_cast<int32_t>(rng.below(10));
+  const std::vector<LmQuery> queries{{prompt, {}}, {prompt, {}}, {{1, 2}, {}}};
+  std::vector<std::vector<int32_t>> actions(3);
+  for (int k = 0; k < 12; ++k) {
+    actions[0].push_back(static_cast<int32_t>(rng.below(10)));
+    actions[1].push_back(static_cast<int32_t>(rng.below(10)));
+  }
+  actions[2] = {3, 4, 5};
+  const double worst = rows_rollout_vs_score(model, queries, actions);
+  INFO("max |rollout - scored| = " << worst);
+  REQUIRE(worst < 1e-4);
+}
+
 TEST_CASE("LmPolicy rollout logits equal teacher-forced logits, tool context included",
           "[policies]") {
   gfnlm::Rng rng(3);

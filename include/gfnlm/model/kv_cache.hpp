@@ -20,8 +20,13 @@ class KvCache : public KvStore<Bk, S> {
   };
 
   KvCache(const TransformerConfig& config, int rows)
-      : KvStore<Bk, S>(rows, validated(config).n_layer, config.max_seq_len, config.d_model),
+      : KvStore<Bk, S>(rows, validated(config).n_layer, config.max_seq_len, config.d_model,
+                       kInitialCapacity),
         config_(config) {}
+
+  // Positions per row allocated up front; the store grows on demand (Transformer::decode reads
+  // capacity() after place()).
+  static constexpr int kInitialCapacity = 64;
 
   const TransformerConfig& config() const { return config_; }
 

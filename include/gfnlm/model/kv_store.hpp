@@ -28,21 +28,40 @@ const Config& validated(const Config& config) {
 template <class Bk, class S>
 class KvStore {
  public:
-  KvStore(int rows, int n_layer, int max_seq_len, int kv_dim)
-      : rows_(rows), max_seq_len_(max_seq_len) {
+  // initial_capacity (positions per row, <= 0: max_seq_len) is what is allocated up front; place()
+  // grows it, doubling up to max_seq_len, so a cache for short rollouts of a long-context model
+  // stays small (GPT-2, 16 rows: 1024 positions = 1.2 GB, 64 = 75 MB). Decoders must
+  // then use capacity(), not max_seq_len, as the row stride.
+  KvStore(int rows, int n_layer, int max_seq_len, int kv_dim, int initial_capacity = 0)
+      : rows_(rows), n_layer_(n_layer), max_seq_len_(max_seq_len), kv_dim_(kv_dim) {
     GFNLM_CHECK(rows > 0, "a decode cache needs a positive number of rows, not {}", rows);
-    layer_size_ = static_cast<std::size_t>(rows) * max_seq_len * kv_dim;
-    keys_ = Bk::template alloc<S>(layer_size_ * n_layer);
-    values_ = Bk::template alloc<S>(layer_size_ * n_layer);
+    allocate(initial_capacity > 0 ? std::min(initial_capacity, max_seq_len) : max_seq_len);
     length_.assign(rows, 0);
   }
 
   int rows() const { return rows_; }
+  // Positions allocated per row: the row stride of keys() / values().
+  int capacity() const { return capacity_; }
   int length(int row) const { return length_.at(row); }
   void reset() { std::fill(length_.begin(), length_.end(), 0); }
   void reset_row(int row) { length_.at(row) = 0; }
 
-  // [rows, maxT, kv_dim] keys / values of one layer.
+  // Makes row dst a copy of row src: its keys and values up to src's length, and that length
+  // (rows that share a prompt decode it once, then fork: LmPolicy::start_rollout).
+  void copy_row(int src, int dst) {
+    GFNLM_CHECK(src >= 0 && src < rows_ && dst >= 0 && dst < rows_,
+                "copy_row: rows {} -> {} outside the cache's {} rows", src, dst, rows_);
+    if (src == dst) return;
+    const std::size_t row = static_cast<std::size_t>(capacity_) * kv_dim_;
+    const std::size_t n = static_cast<std::size_t>(length_[src]) * kv_dim_;
+    for (int l = 0; l < n_layer_; ++l) {
+      Bk::copy(keys(l) + dst * row, keys(l) + src * row, n);
+      Bk::copy(values(l) + dst * row, values(l) + src * row, n);
+    }
+    length_[dst] = length_[src];
+  }
+
+  // [rows, capacity, kv_dim] keys / values of one layer.
   S* keys(int layer) { return Bk::data(keys_) + layer * layer_size_; }
   S* values(int layer) { return Bk::data(values_) + layer * layer_size_; }
 
@@ -60,6 +79,9 @@ class KvStore {
       fail("decode would place a token of row {} at position {} (max_seq_len {})", tokens[i].row,
            positions[i], max_seq_len_);
     }
+    int need = 0;
+    for (int i = 0; i < n; ++i) need = std::max(need, positions[i] + 1);
+    if (need > capacity_) grow(std::min(max_seq_len_, std::max(need, 2 * capacity_)));
   }
 
  protected:
@@ -91,7 +113,30 @@ class KvStore {
   }
 
  private:
-  int rows_, max_seq_len_;
+  void allocate(int capacity) {
+    capacity_ = capacity;
+    layer_size_ = static_cast<std::size_t>(rows_) * capacity * kv_dim_;
+    keys_ = Bk::template alloc<S>(layer_size_ * n_layer_);
+    values_ = Bk::template alloc<S>(layer_size_ * n_layer_);
+  }
+
+  // Re-lays every row out with the new stride (all old positions are copied: place() has already
+  // claimed the new ones, which are written after it returns).
+  void grow(int capacity) {
+    auto old_keys = std::move(keys_), old_values = std::move(values_);
+    const std::size_t old_row = static_cast<std::size_t>(capacity_) * kv_dim_;
+    const std::size_t old_layer = layer_size_;
+    allocate(capacity);
+    const std::size_t row = static_cast<std::size_t>(capacity_) * kv_dim_;
+    for (int l = 0; l < n_layer_; ++l)
+      for (int r = 0; r < rows_; ++r) {
+        const std::size_t from = l * old_layer + r * old_row, to = l * layer_size_ + r * row;
+        Bk::copy(Bk::data(keys_) + to, Bk::data(old_keys) + from, old_row);
+        Bk::copy(Bk::data(values_) + to, Bk::data(old_values) + from, old_row);
+      }
+  }
+
+  int rows_, n_layer_, max_seq_len_, kv_dim_, capacity_ = 0;
   std::size_t layer_size_ = 0;
   typename Bk::template Buffer<S> keys_, values_, work_;
   typename Bk::template Buffer<int32_t> work_ints_;

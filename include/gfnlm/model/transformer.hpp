@@ -249,7 +249,7 @@ class Transformer {
       host_row[i] = tokens[i].row;
     }
     cache.place(tokens.data(), N, host_pos);
-    const int C = cfg_.d_model, NH = cfg_.n_head, T = cfg_.max_seq_len;
+    const int C = cfg_.d_model, NH = cfg_.n_head, T = cache.capacity();  // after place(): it grows
     const long NC = static_cast<long>(N) * C;
     auto w = cache.workspace(N, lora_ ? lora_->config().rank : 0);
     Bk::from_host(w.tokens, host_tok.data(), host_tok.size());

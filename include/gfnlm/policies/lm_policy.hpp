@@ -47,14 +47,32 @@ class BasicLmPolicy {
     rows_ = n;
     last_logits_.assign(static_cast<std::size_t>(n) * vocab_size(), 0.0f);
     pending_.clear();
+    // A row whose prompt equals the previous distinct one's (the Sampler lays out a query's rows
+    // consecutively) does not decode it again: it copies that row's cache and logits.
+    std::vector<int> source(n, -1);
+    int leader = -1;
     for (int r = 0; r < n; ++r) {
       GFNLM_CHECK(rows[r].prompt.size() > 0,
                   "LmPolicy: query of row {} has an empty prompt (the first state needs a token)",
                   r);
+      const auto& p = rows[r].prompt;
+      const auto& q = leader >= 0 ? rows[leader].prompt : p;
+      if (leader >= 0 && p.size() == q.size() &&
+          std::equal(p.data(), p.data() + p.size(), q.data())) {
+        source[r] = leader;
+        continue;
+      }
+      leader = r;
       for (std::size_t i = 0; i < rows[r].prompt.size(); ++i)
         pending_.push_back({r, rows[r].prompt[i]});
     }
     flush();
+    const std::size_t V = vocab_size();
+    for (int r = 0; r < n; ++r) {
+      if (source[r] < 0) continue;
+      cache_->copy_row(source[r], r);
+      std::copy_n(last_logits_.begin() + source[r] * V, V, last_logits_.begin() + r * V);
+    }
   }
 
   void next_logits(std::span<float> out) {
