@@ -1,6 +1,6 @@
 // The example's --quick mode end to end (issue 5, acceptance 4): the GFlowNet fine-tune must bring
 // KL(valid answers || uniform) down at least 5x from the base model's, and PPO must make the model
-// more valid than the base. The quick settings give about 12x at seed 0 (docs/uniform_integers.md).
+// more valid than the base. The quick settings give about 10x at seed 0 (docs/uniform_integers.md).
 #include <gfnlm/tasks/uniform_integers/experiment.hpp>
 
 #include <omp.h>
