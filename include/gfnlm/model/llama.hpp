@@ -16,6 +16,7 @@
 #include <gfnlm/model/llama_kv_cache.hpp>
 #include <gfnlm/model/llama_layout.hpp>
 #include <gfnlm/model/llama_lora.hpp>
+#include <gfnlm/model/lora_host.hpp>
 #include <gfnlm/model/parameter.hpp>
 
 #include <fmt/format.h>
@@ -33,7 +34,11 @@ namespace gfnlm {
 
 template <class Bk = Cpu, class Scalar = float>
 requires LlamaBackend<Bk, Scalar>
-class LlamaTransformer {
+class LlamaTransformer
+    : public LoraHost<LlamaTransformer<Bk, Scalar>, LlamaLoraAdapters<Bk, Scalar>, Scalar> {
+  using Host = LoraHost<LlamaTransformer<Bk, Scalar>, LlamaLoraAdapters<Bk, Scalar>, Scalar>;
+  friend Host;
+
  public:
   using backend_type = Bk;
   using scalar_type = Scalar;
@@ -60,7 +65,8 @@ class LlamaTransformer {
   }
 
   LlamaTransformer(const LlamaTransformer& o)
-      : cfg_(o.cfg_),
+      : Host(o),
+        cfg_(o.cfg_),
         params_(o.params_),
         grads_(o.grads_),
         acts_(o.acts_),
@@ -69,10 +75,7 @@ class LlamaTransformer {
         positions_(o.positions_),
         B_(o.B_),
         T_(o.T_),
-        ce_count_(o.ce_count_),
-        base_trainable_(o.base_trainable_),
-        adapters_enabled_(o.adapters_enabled_),
-        lora_(o.lora_) {
+        ce_count_(o.ce_count_) {
     repoint();
   }
   LlamaTransformer& operator=(const LlamaTransformer& o) {
@@ -151,7 +154,7 @@ class LlamaTransformer {
                NH_ = static_cast<long>(N) * H;
     const int32_t* p = Bk::data(positions_);
     auto& a = A_;
-    const bool base = base_trainable_;
+    const bool base = this->base_trainable();
     Bk::matmul_backward(a.dln, base ? G_.lm_head : nullptr, nullptr, dlogits, a.xnf, P_.lm_head, N,
                         C, cfg_.vocab_size, Scalar(1), false);
     Bk::fill(a.dx, static_cast<std::size_t>(NC), Scalar(0));
@@ -237,7 +240,7 @@ class LlamaTransformer {
     const int C = cfg_.d_model, KV = cfg_.kv_dim(), NH = cfg_.n_head, NKV = cfg_.n_kv_head,
               hs = cfg_.head_size(), T = cfg_.max_seq_len;
     const long NC = static_cast<long>(N) * C;
-    auto w = cache.workspace(N, lora_ ? lora_->config().rank : 0);
+    auto w = cache.workspace(N, this->lora_rank_active());
     Bk::from_host(w.tokens, host_tok.data(), host_tok.size());
     Bk::from_host(w.rows, host_row.data(), host_row.size());
     Bk::from_host(w.positions, host_pos.data(), host_pos.size());
@@ -272,16 +275,6 @@ class LlamaTransformer {
 
   // ---- parameters ---------------------------------------------------------------------------
 
-  ParameterList<Scalar> parameters() {
-    ParameterList<Scalar> list;
-    if (base_trainable_) list = base_parameters();
-    if (lora_) {
-      auto more = lora_->parameters();
-      list.insert(list.end(), more.begin(), more.end());
-    }
-    return list;
-  }
-
   // One view per tensor per layer, named as Hugging Face Llama
   // ("model.layers.0.mlp.up_proj.weight").
   ParameterList<Scalar> base_parameters() {
@@ -295,10 +288,6 @@ class LlamaTransformer {
                         llama::member(G_, s.slot) + l * s.size, s.size, s.weight_decay});
       }
     return list;
-  }
-
-  ParameterList<Scalar> lora_parameters() {
-    return lora_ ? lora_->parameters() : ParameterList<Scalar>{};
   }
 
   // Copies `values` (host) into the base tensor named as in base_parameters(); the size must
@@ -316,41 +305,7 @@ class LlamaTransformer {
 
   void zero_grad() {
     Bk::fill(Bk::data(grads_), Bk::size(grads_), Scalar(0));
-    if (lora_) lora_->zero_grad();
-  }
-
-  void set_base_trainable(bool trainable) { base_trainable_ = trainable; }
-  bool base_trainable() const { return base_trainable_; }
-
-  // ---- LoRA ---------------------------------------------------------------------------------
-
-  // Adds fresh adapters (replacing any) and freezes the base. LoraConfig.targets' GPT-2 bits map
-  // as llama::lora_targets() says (qkv -> wq wk wv, attn_proj -> wo, fc -> w1 w3, fc_proj -> w2).
-  void enable_lora(const LoraConfig& lora, Rng& rng) {
-    lora_.emplace(cfg_, lora);
-    lora_->init(rng);
-    base_trainable_ = false;
-    adapters_enabled_ = true;
-    B_ = T_ = 0;
-  }
-  bool has_lora() const { return lora_.has_value(); }
-  const LoraConfig* lora_config() const { return lora_ ? &lora_->config() : nullptr; }
-  void set_adapters_enabled(bool enabled) { adapters_enabled_ = enabled; }
-  bool adapters_enabled() const { return adapters_enabled_; }
-
-  void save_adapters(std::ostream& os) const {
-    GFNLM_CHECK(lora_.has_value(), "save_adapters: this model has no LoRA adapters");
-    lora_->save(os);
-  }
-  // Replaces the adapters with those in the stream and freezes the base, as enable_lora does.
-  void load_adapters(std::istream& is) {
-    const LoraConfig c = LlamaLoraAdapters<Bk, Scalar>::read_header(is, cfg_);
-    LlamaLoraAdapters<Bk, Scalar> fresh(cfg_, c);
-    fresh.read_values(is);
-    lora_.emplace(std::move(fresh));
-    base_trainable_ = false;
-    adapters_enabled_ = true;
-    B_ = T_ = 0;
+    this->zero_adapter_grads();
   }
 
   // ---- whole-model checkpoints (base weights; adapters are saved separately) ----------------
@@ -385,8 +340,7 @@ class LlamaTransformer {
     cfg_.norm_eps = c.norm_eps;
     cfg_.rope_theta = c.rope_theta;
     read_params(is);
-    lora_.reset();
-    base_trainable_ = true;
+    this->drop_adapters();
     B_ = T_ = 0;
   }
 
@@ -440,16 +394,17 @@ class LlamaTransformer {
     for (int n = 0; n < N; ++n) Bk::copy(out + n * C, P_.embed + tokens[n] * C, C);
   }
 
-  int lora_rank_active() const { return lora_ ? lora_->config().rank : 0; }
-  bool adapted(int t) const { return lora_ && adapters_enabled_ && lora_->has(t); }
+  // Called by LoraHost when the adapters change: the next forward re-lays out the activations.
+  void relayout() { B_ = T_ = 0; }
+
   std::size_t att_size() const { return static_cast<std::size_t>(B_) * cfg_.n_head * T_ * T_; }
   Scalar* lora_u(int l, int t) {
     return A_.lora_u + (static_cast<std::size_t>(l) * llama::kNumProj + t) * B_ * T_ *
-                           static_cast<std::size_t>(lora_rank_active());
+                           static_cast<std::size_t>(this->lora_rank_active());
   }
 
   void prepare(int B, int T) {
-    const int r = lora_rank_active();
+    const int r = this->lora_rank_active();
     const std::size_t need = llama::point_acts<Scalar>(A_, nullptr, cfg_, B, T, r);
     if (Bk::size(acts_) < need) acts_ = Bk::template alloc<Scalar>(need);
     const std::size_t N = static_cast<std::size_t>(B) * T;
@@ -466,7 +421,8 @@ class LlamaTransformer {
   void repoint() {
     llama::point_params<Scalar>(P_, Bk::data(params_), cfg_);
     llama::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
-    if (B_ > 0) llama::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B_, T_, lora_rank_active());
+    if (B_ > 0)
+      llama::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B_, T_, this->lora_rank_active());
   }
 
   // out = inp W_t^T (+ scale (inp A^T) B^T, keeping u = inp A^T for backward).
@@ -475,13 +431,13 @@ class LlamaTransformer {
     const Scalar* w = P_.w[t] + static_cast<std::size_t>(l) * in * o;
     Bk::matmul_forward(out, inp, w, static_cast<const Scalar*>(nullptr), N, in, o, Scalar(1),
                        false);
-    if (!adapted(t)) return;
-    const auto s = lora_->slot(l, t);
-    const int r = lora_->config().rank;
+    if (!this->adapted(t)) return;
+    const auto s = this->adapters().slot(l, t);
+    const int r = this->adapters().config().rank;
     Bk::matmul_forward(u, inp, s.a, static_cast<const Scalar*>(nullptr), N, in, r, Scalar(1),
                        false);
-    Bk::matmul_forward(out, u, s.b, static_cast<const Scalar*>(nullptr), N, r, o, lora_->scale(),
-                       true);
+    Bk::matmul_forward(out, u, s.b, static_cast<const Scalar*>(nullptr), N, r, o,
+                       this->adapters().scale(), true);
   }
 
   // dinp (= or += when accumulate) dout @ W_t (+ the adapter path); weight gradients where
@@ -490,13 +446,13 @@ class LlamaTransformer {
                        bool accumulate) {
     const auto [in, o] = llama::proj_dims(cfg_, t);
     const std::size_t off = static_cast<std::size_t>(l) * in * o;
-    Bk::matmul_backward(dinp, base_trainable_ ? G_.w[t] + off : nullptr, nullptr, dout, inp,
+    Bk::matmul_backward(dinp, this->base_trainable() ? G_.w[t] + off : nullptr, nullptr, dout, inp,
                         P_.w[t] + off, N, in, o, Scalar(1), accumulate);
-    if (!adapted(t)) return;
-    const auto s = lora_->slot(l, t);
-    const int r = lora_->config().rank;
-    Bk::matmul_backward(A_.du, s.gb, nullptr, dout, lora_u(l, t), s.b, N, r, o, lora_->scale(),
-                        false);
+    if (!this->adapted(t)) return;
+    const auto s = this->adapters().slot(l, t);
+    const int r = this->adapters().config().rank;
+    Bk::matmul_backward(A_.du, s.gb, nullptr, dout, lora_u(l, t), s.b, N, r, o,
+                        this->adapters().scale(), false);
     Bk::matmul_backward(dinp, s.ga, nullptr, A_.du, inp, s.a, N, in, r, Scalar(1), true);
   }
 
@@ -509,9 +465,6 @@ class LlamaTransformer {
   long ce_count_ = 0;
   std::vector<int32_t> ce_idx_;
   std::vector<Scalar> ce_host_;
-  bool base_trainable_ = true;
-  bool adapters_enabled_ = true;
-  std::optional<LlamaLoraAdapters<Bk, Scalar>> lora_;
 };
 
 }  // namespace gfnlm

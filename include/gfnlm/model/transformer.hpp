@@ -14,6 +14,7 @@
 #include <gfnlm/model/gpt2_layout.hpp>
 #include <gfnlm/model/kv_cache.hpp>
 #include <gfnlm/model/lora.hpp>
+#include <gfnlm/model/lora_host.hpp>
 #include <gfnlm/model/parameter.hpp>
 #include <string_view>
 
@@ -31,7 +32,10 @@ namespace gfnlm {
 
 template <class Bk = Cpu, class Scalar = float>
 requires Backend<Bk, Scalar>
-class Transformer {
+class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Scalar>, Scalar> {
+  using Host = LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Scalar>, Scalar>;
+  friend Host;
+
  public:
   using backend_type = Bk;
   using scalar_type = Scalar;
@@ -76,7 +80,8 @@ class Transformer {
   }
 
   Transformer(const Transformer& o)
-      : cfg_(o.cfg_),
+      : Host(o),
+        cfg_(o.cfg_),
         params_(o.params_),
         grads_(o.grads_),
         acts_(o.acts_),
@@ -84,10 +89,7 @@ class Transformer {
         targets_(o.targets_),
         B_(o.B_),
         T_(o.T_),
-        ce_count_(o.ce_count_),
-        base_trainable_(o.base_trainable_),
-        adapters_enabled_(o.adapters_enabled_),
-        lora_(o.lora_) {
+        ce_count_(o.ce_count_) {
     repoint();
   }
   Transformer& operator=(const Transformer& o) {
@@ -161,7 +163,7 @@ class Transformer {
     const int B = B_, T = T_, N = B * T, C = cfg_.d_model, L = cfg_.n_layer, NH = cfg_.n_head;
     const long NC = static_cast<long>(N) * C;
     auto& a = A_;
-    const bool base = base_trainable_;
+    const bool base = this->base_trainable();
     // head, then the final LayerNorm into the residual-stream gradient dx
     Bk::matmul_backward(a.dln, base ? G_.lm_head : nullptr, nullptr, dlogits, a.lnf, P_.lm_head, N,
                         C, cfg_.vocab_size, Scalar(1), false);
@@ -251,7 +253,7 @@ class Transformer {
     cache.place(tokens.data(), N, host_pos);
     const int C = cfg_.d_model, NH = cfg_.n_head, T = cache.capacity();  // after place(): it grows
     const long NC = static_cast<long>(N) * C;
-    auto w = cache.workspace(N, lora_ ? lora_->config().rank : 0);
+    auto w = cache.workspace(N, this->lora_rank_active());
     Bk::from_host(w.tokens, host_tok.data(), host_tok.size());
     Bk::from_host(w.rows, host_row.data(), host_row.size());
     Bk::from_host(w.positions, host_pos.data(), host_pos.size());
@@ -283,17 +285,6 @@ class Transformer {
 
   // ---- parameters ---------------------------------------------------------------------------
 
-  // The trainable parameters: the base ones if the base is trainable, plus the adapters if any.
-  ParameterList<Scalar> parameters() {
-    ParameterList<Scalar> list;
-    if (base_trainable_) list = base_parameters();
-    if (lora_) {
-      auto more = lora_->parameters();
-      list.insert(list.end(), more.begin(), more.end());
-    }
-    return list;
-  }
-
   // One view per tensor per layer, named as Hugging Face GPT-2 ("h.0.attn.c_attn.weight").
   ParameterList<Scalar> base_parameters() {
     ParameterList<Scalar> list;
@@ -309,49 +300,9 @@ class Transformer {
     return list;
   }
 
-  ParameterList<Scalar> lora_parameters() {
-    return lora_ ? lora_->parameters() : ParameterList<Scalar>{};
-  }
-
   void zero_grad() {
     Bk::fill(Bk::data(grads_), Bk::size(grads_), Scalar(0));
-    if (lora_) lora_->zero_grad();
-  }
-
-  void set_base_trainable(bool trainable) { base_trainable_ = trainable; }
-  bool base_trainable() const { return base_trainable_; }
-
-  // ---- LoRA ---------------------------------------------------------------------------------
-
-  // Adds fresh adapters (replacing any) and freezes the base.
-  void enable_lora(const LoraConfig& lora, Rng& rng) {
-    lora_.emplace(cfg_, lora);
-    lora_->init(rng);
-    base_trainable_ = false;
-    adapters_enabled_ = true;
-    B_ = T_ = 0;  // activations depend on the rank: the next forward re-lays them out
-  }
-  bool has_lora() const { return lora_.has_value(); }
-  const LoraConfig* lora_config() const { return lora_ ? &lora_->config() : nullptr; }
-
-  // Off: forward, backward and decode are exactly the base model (the frozen reward's view).
-  void set_adapters_enabled(bool enabled) { adapters_enabled_ = enabled; }
-  bool adapters_enabled() const { return adapters_enabled_; }
-
-  void save_adapters(std::ostream& os) const {
-    GFNLM_CHECK(lora_.has_value(), "save_adapters: this model has no LoRA adapters");
-    lora_->save(os);
-  }
-  // Replaces the adapters with those in the stream (rank and targets from the stream; layer
-  // count and width must match this model). Freezes the base, as enable_lora does.
-  void load_adapters(std::istream& is) {
-    const LoraConfig c = LoraAdapters<Bk, Scalar>::read_header(is, cfg_);
-    LoraAdapters<Bk, Scalar> fresh(cfg_, c);
-    fresh.read_values(is);
-    lora_.emplace(std::move(fresh));
-    base_trainable_ = false;
-    adapters_enabled_ = true;
-    B_ = T_ = 0;
+    this->zero_adapter_grads();
   }
 
   // ---- whole-model checkpoints (base weights; adapters are saved separately) ----------------
@@ -381,8 +332,7 @@ class Transformer {
                 cfg_.vocab_size, cfg_.max_seq_len, cfg_.n_layer, cfg_.n_head, cfg_.d_model,
                 cfg_.tied_head);
     read_params(is);
-    lora_.reset();
-    base_trainable_ = true;
+    this->drop_adapters();
     B_ = T_ = 0;
   }
 
@@ -418,18 +368,18 @@ class Transformer {
     Bk::from_host(Bk::data(params_), host.data(), host.size());
   }
 
-  // Activation layout reserves adapter space whenever adapters exist, on or off.
-  int lora_rank_active() const { return lora_ ? lora_->config().rank : 0; }
-  bool adapted(int t) const { return lora_ && adapters_enabled_ && lora_->has(t); }
+  // Called by LoraHost when the adapters change: the next forward re-lays out the activations.
+  void relayout() { B_ = T_ = 0; }
+
   std::size_t att_size() const { return static_cast<std::size_t>(B_) * cfg_.n_head * T_ * T_; }
   Scalar* lora_u(int l, int t) {
     return A_.lora_u + (static_cast<std::size_t>(l) * kNumProj + t) * B_ * T_ *
-                           static_cast<std::size_t>(lora_rank_active());
+                           static_cast<std::size_t>(this->lora_rank_active());
   }
 
   // Sizes the activation arena for (B, T) (growing only) and points A_ into it.
   void prepare(int B, int T) {
-    const int r = lora_rank_active();
+    const int r = this->lora_rank_active();
     const std::size_t need = gpt2::point_acts<Scalar>(A_, nullptr, cfg_, B, T, r);
     if (Bk::size(acts_) < need) acts_ = Bk::template alloc<Scalar>(need);
     if (Bk::size(tokens_) < static_cast<std::size_t>(B) * T) {
@@ -444,7 +394,8 @@ class Transformer {
   void repoint() {
     gpt2::point_params<Scalar>(P_, Bk::data(params_), cfg_);
     gpt2::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
-    if (B_ > 0) gpt2::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B_, T_, lora_rank_active());
+    if (B_ > 0)
+      gpt2::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B_, T_, this->lora_rank_active());
   }
 
   // Weight, bias and their gradients of projection t in layer l (LoRA's proj order).
@@ -489,27 +440,27 @@ class Transformer {
   void linear_forward(Scalar* out, const Scalar* inp, int N, int l, int t, Scalar* u) const {
     const Linear p = linear(l, t);
     Bk::matmul_forward(out, inp, p.w, p.b, N, p.in, p.out, Scalar(1), false);
-    if (!adapted(t)) return;
-    const auto s = lora_->slot(l, t);
-    const int r = lora_->config().rank;
+    if (!this->adapted(t)) return;
+    const auto s = this->adapters().slot(l, t);
+    const int r = this->adapters().config().rank;
     Bk::matmul_forward(u, inp, s.a, static_cast<const Scalar*>(nullptr), N, p.in, r, Scalar(1),
                        false);
     Bk::matmul_forward(out, u, s.b, static_cast<const Scalar*>(nullptr), N, r, p.out,
-                       lora_->scale(), true);
+                       this->adapters().scale(), true);
   }
 
   // dinp = d out @ W (+ the adapter path); weight gradients where trainable.
   void linear_backward(Scalar* dinp, const Scalar* dout, const Scalar* inp, int N, int l, int t) {
     const Linear p = linear(l, t);
-    const bool base = base_trainable_;
+    const bool base = this->base_trainable();
     Bk::matmul_backward(dinp, base ? p.gw : nullptr, base ? p.gb : nullptr, dout, inp, p.w, N, p.in,
                         p.out, Scalar(1), false);
-    if (!adapted(t)) return;
-    const auto s = lora_->slot(l, t);
-    const int r = lora_->config().rank;
+    if (!this->adapted(t)) return;
+    const auto s = this->adapters().slot(l, t);
+    const int r = this->adapters().config().rank;
     // out += scale u B^T: du = scale dout B, dB += scale dout^T u; then u = inp A^T.
-    Bk::matmul_backward(A_.du, s.gb, nullptr, dout, lora_u(l, t), s.b, N, r, p.out, lora_->scale(),
-                        false);
+    Bk::matmul_backward(A_.du, s.gb, nullptr, dout, lora_u(l, t), s.b, N, r, p.out,
+                        this->adapters().scale(), false);
     Bk::matmul_backward(dinp, s.ga, nullptr, A_.du, inp, s.a, N, p.in, r, Scalar(1), true);
   }
 
@@ -522,9 +473,6 @@ class Transformer {
   long ce_count_ = 0;
   std::vector<int32_t> ce_idx_;
   std::vector<Scalar> ce_host_;
-  bool base_trainable_ = true;
-  bool adapters_enabled_ = true;
-  std::optional<LoraAdapters<Bk, Scalar>> lora_;
 };
 
 }  // namespace gfnlm
