@@ -13,6 +13,8 @@
 #include <gfnlm/model/transformer.hpp>
 #include <gfnlm/policies/lm_query.hpp>
 
+#include <Eigen/Core>
+
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -103,14 +105,16 @@ class BasicLmLikelihoodReward {
     return true;
   }
 
+  // log sum exp of one logits row (Eigen's vectorised exp; a 50k vocabulary makes it matter).
+  double log_sum_exp(const float* logits) const {
+    const Eigen::Map<const Eigen::ArrayXf> l(logits, model_->config().vocab_size);
+    const float hi = l.maxCoeff();
+    return hi + std::log((l - hi).cast<double>().exp().sum());
+  }
+
   // log softmax of one logits row, at one index.
   float log_prob_at(const float* logits, int32_t token) const {
-    const int V = model_->config().vocab_size;
-    float hi = logits[0];
-    for (int v = 1; v < V; ++v) hi = std::max(hi, logits[v]);
-    double sum = 0;
-    for (int v = 0; v < V; ++v) sum += std::exp(double(logits[v] - hi));
-    return logits[token] - hi - static_cast<float>(std::log(sum));
+    return static_cast<float>(logits[token] - log_sum_exp(logits));
   }
 
   // Runs a right-padded batch of sequences and returns nothing; logits stay in the model.
@@ -142,11 +146,17 @@ class BasicLmLikelihoodReward {
       const int start = static_cast<int>(config_.context.size() + rows[b].query->prompt.size());
       double cumulative = 0;  // log p of the tokens after D X up to the current position
       int pos = start - 1;
+      // One normaliser per position, shared by the next token and the terminal read there.
+      double lse = log_sum_exp(base + static_cast<std::size_t>(pos) * V);
       for (std::size_t t = 0; t < row.state_end.size(); ++t) {
-        for (; pos < row.state_end[t]; ++pos)
-          cumulative += log_prob_at(base + static_cast<std::size_t>(pos) * V, row.seq[pos + 1]);
+        for (; pos < row.state_end[t]; ++pos) {
+          cumulative +=
+              static_cast<float>(base[static_cast<std::size_t>(pos) * V + row.seq[pos + 1]] - lse);
+          lse = log_sum_exp(base + static_cast<std::size_t>(pos + 1) * V);
+        }
         rows[b].out[t] =
-            cumulative + log_prob_at(base + static_cast<std::size_t>(pos) * V, row.terminal[0]);
+            cumulative +
+            static_cast<float>(base[static_cast<std::size_t>(pos) * V + row.terminal[0]] - lse);
       }
     }
   }
