@@ -50,10 +50,11 @@ struct Options {
   std::string data;
   std::string cache = "arithmetic_cache";
   std::vector<std::string> methods{"zero-shot", "few-shot", "sft", "ppo", "gfn"};
-  int eval_problems = 100;  // per operand count (the test sets hold 500)
+  int eval_problems = 500;  // per operand count (the test sets hold 500)
   int worked_seeds = 10;    // worked rationales seeding the replay buffer (paper's code: 10)
-  int gfn_steps = 200, ppo_steps = 200, sft_steps = 150;
+  int gfn_steps = 800, ppo_steps = 800, sft_steps = 150;
   int queries_per_step = 4, rows_per_query = 8;
+  double gfn_lr = 5e-4, reward_t_end = 0.5;
   int lora_rank = 16;
   int threads = 0;
   int rank_problems = 100;  // training problems for the reward-ranking measurement
@@ -291,8 +292,8 @@ MethodResult run_gfn(Context& c) {
   SamplerConfig cfg;
   cfg.trajectories_per_query = c.opt.rows_per_query;
   cfg.max_len = c.eval.max_len;
-  cfg.reward_temperature = {1.1, 0.5, 150};
-  cfg.optimizer.lr = 5e-4;
+  cfg.reward_temperature = {1.1, c.opt.reward_t_end, 150};
+  cfg.optimizer.lr = c.opt.gfn_lr;
   cfg.lr_schedule = {.warmup = 20, .total = 0, .final_fraction = 1.0};
   cfg.buffer.capacity = 10;
   cfg.seed = c.opt.seed + 31;
@@ -349,6 +350,10 @@ int main(int argc, char** argv) {
   app.add_option("--ppo-steps", opt.ppo_steps);
   app.add_option("--sft-steps", opt.sft_steps);
   app.add_option("--worked-seeds", opt.worked_seeds, "worked rationales seeding the buffer");
+  app.add_option("--gfn-lr", opt.gfn_lr, "GFlowNet LoRA learning rate");
+  app.add_option("--reward-t-end", opt.reward_t_end,
+                 "GFlowNet reward temperature after 150 steps (from 1.1)");
+  app.add_option("--queries-per-step", opt.queries_per_step, "PPO / GFlowNet queries per step");
   app.add_option("--threads", opt.threads, "OpenMP threads (0: OpenMP's default)");
   app.add_option("--rank-problems", opt.rank_problems,
                  "training problems for the base model's reward-ranking measurement");

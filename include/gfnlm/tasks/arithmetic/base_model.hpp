@@ -32,15 +32,17 @@ inline ArithmeticTokenizer make_tokenizer() {
 struct BaseModelConfig {
   // 192 positions: the reward's row (3 demonstrations, X, a 5-operand Z with results, Y) needs
   // about 150 tokens.
+  // 3 layers, d 96, 2000 steps of 8 x 128 tokens: copying operands from the question (an
+  // induction-style circuit) appears after ~1000 steps (docs/arithmetic.md has the measurements).
   TransformerConfig model{.vocab_size = ArithmeticTokenizer().vocab_size(),
                           .max_seq_len = 192,
-                          .n_layer = 4,
+                          .n_layer = 3,
                           .n_head = 4,
-                          .d_model = 128};
+                          .d_model = 96};
   CorpusConfig corpus{};
   std::size_t corpus_chars = 2'000'000;
   int steps = 2000;
-  int batch = 16;
+  int batch = 8;      // (B 16 x 800 steps, the same time, had not yet learned to copy)
   int seq_len = 128;  // tokens; windows start at document starts, like every prompt
   double lr = 3e-3;
   int warmup = 50;
