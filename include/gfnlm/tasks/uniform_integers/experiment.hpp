@@ -181,9 +181,10 @@ LogitMask train_gflownet(P& policy, O objective, const AnswerCodec<Tok>& codec,
     }
     if (step % 20 == 0 || step + 1 == config.gfn_steps)
       say(fmt::format(
-          "  GFlowNet ({}) step {:4d}/{}  loss {:8.3f}  mean log R {:6.2f}  log Z {:6.2f}",
+          "  GFlowNet ({}) step {:4d}/{}  loss {:8.3f}  mean log R {:6.2f}  log Z {:6.2f}  "
+          "|grad| {:.2f} (clipped to {})",
           objective_name(config.gfn_objective), step + 1, config.gfn_steps, m.loss, m.mean_log_r,
-          m.log_z));
+          m.log_z, m.grad_norm, sc.grad_clip));
   }
   return sampler.mask();
 }
