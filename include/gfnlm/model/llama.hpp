@@ -12,6 +12,7 @@
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/core/serialize.hpp>
 #include <gfnlm/model/config.hpp>
+#include <gfnlm/model/cross_entropy.hpp>
 #include <gfnlm/model/kv_cache.hpp>
 #include <gfnlm/model/llama_kv_cache.hpp>
 #include <gfnlm/model/llama_layout.hpp>
@@ -71,11 +72,10 @@ class LlamaTransformer
         grads_(o.grads_),
         acts_(o.acts_),
         tokens_(o.tokens_),
-        targets_(o.targets_),
         positions_(o.positions_),
         B_(o.B_),
         T_(o.T_),
-        ce_count_(o.ce_count_) {
+        ce_(o.ce_) {
     repoint();
   }
   LlamaTransformer& operator=(const LlamaTransformer& o) {
@@ -188,36 +188,13 @@ class LlamaTransformer
   // (nullable, [B, T]) is non-zero; remembered for backward_cross_entropy().
   double cross_entropy(const int32_t* targets, const uint8_t* mask = nullptr) {
     GFNLM_CHECK(B_ > 0, "cross_entropy() called before forward()");
-    const int N = B_ * T_;
-    ce_idx_.assign(targets, targets + N);
-    ce_count_ = 0;
-    for (int i = 0; i < N; ++i) {
-      if (mask && !mask[i]) ce_idx_[i] = -1;
-      GFNLM_CHECK(ce_idx_[i] < cfg_.vocab_size, "cross_entropy: target {} at index {} >= vocab {}",
-                  ce_idx_[i], i, cfg_.vocab_size);
-      if (ce_idx_[i] >= 0)
-        ++ce_count_;
-      else
-        ce_idx_[i] = -1;
-    }
-    Bk::from_host(Bk::data(targets_), ce_idx_.data(), static_cast<std::size_t>(N));
-    Bk::logprob_forward(A_.logp, A_.lse, A_.logits, Bk::data(targets_), N, cfg_.vocab_size, 1);
-    if (ce_count_ == 0) return 0.0;
-    ce_host_.resize(N);
-    Bk::to_host(ce_host_.data(), A_.logp, static_cast<std::size_t>(N));
-    double sum = 0;
-    for (int i = 0; i < N; ++i)
-      if (ce_idx_[i] >= 0) sum -= ce_host_[i];
-    return sum / ce_count_;
+    return ce_.forward(A_.logits, A_.logp, A_.lse, targets, mask, B_ * T_, cfg_.vocab_size);
   }
 
+  // Gradient of the last cross_entropy() into the parameters (fills d logits, calls backward).
   void backward_cross_entropy() {
     GFNLM_CHECK(B_ > 0, "backward_cross_entropy() called before forward()");
-    const int N = B_ * T_;
-    ce_host_.assign(N, ce_count_ > 0 ? Scalar(-1.0 / ce_count_) : Scalar(0));
-    Bk::from_host(A_.logp, ce_host_.data(), static_cast<std::size_t>(N));
-    Bk::logprob_backward(A_.dlogits, A_.logp, A_.logits, A_.lse, Bk::data(targets_), N,
-                         cfg_.vocab_size, 1, false);
+    ce_.backward(A_.dlogits, A_.logp, A_.logits, A_.lse, B_ * T_, cfg_.vocab_size);
     backward(A_.dlogits);
   }
 
@@ -410,7 +387,6 @@ class LlamaTransformer
     const std::size_t N = static_cast<std::size_t>(B) * T;
     if (Bk::size(tokens_) < N) {
       tokens_ = Bk::template alloc<int32_t>(N);
-      targets_ = Bk::template alloc<int32_t>(N);
       positions_ = Bk::template alloc<int32_t>(N);
     }
     B_ = B;
@@ -458,13 +434,11 @@ class LlamaTransformer
 
   LlamaConfig cfg_;
   typename Bk::template Buffer<Scalar> params_, grads_, acts_;
-  typename Bk::template Buffer<int32_t> tokens_, targets_, positions_;
+  typename Bk::template Buffer<int32_t> tokens_, positions_;
   llama::ParamTensors<Scalar> P_{}, G_{};
   llama::ActTensors<Scalar> A_{};
   int B_ = 0, T_ = 0;
-  long ce_count_ = 0;
-  std::vector<int32_t> ce_idx_;
-  std::vector<Scalar> ce_host_;
+  CrossEntropy<Bk, Scalar> ce_;
 };
 
 }  // namespace gfnlm

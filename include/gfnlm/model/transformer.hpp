@@ -11,6 +11,7 @@
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/core/serialize.hpp>
 #include <gfnlm/model/config.hpp>
+#include <gfnlm/model/cross_entropy.hpp>
 #include <gfnlm/model/gpt2_layout.hpp>
 #include <gfnlm/model/kv_cache.hpp>
 #include <gfnlm/model/lora.hpp>
@@ -86,10 +87,9 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
         grads_(o.grads_),
         acts_(o.acts_),
         tokens_(o.tokens_),
-        targets_(o.targets_),
         B_(o.B_),
         T_(o.T_),
-        ce_count_(o.ce_count_) {
+        ce_(o.ce_) {
     repoint();
   }
   Transformer& operator=(const Transformer& o) {
@@ -195,41 +195,13 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
   // (nullable, [B, T]) is non-zero. Remembers the positions for backward_cross_entropy().
   double cross_entropy(const int32_t* targets, const uint8_t* mask = nullptr) {
     GFNLM_CHECK(B_ > 0, "cross_entropy() called before forward()");
-    const int N = B_ * T_;
-    auto& idx = ce_idx_;  // member scratch: no allocation per step once sized
-    idx.assign(targets, targets + N);
-    ce_count_ = 0;
-    for (int i = 0; i < N; ++i) {
-      if (mask && !mask[i]) idx[i] = -1;
-      GFNLM_CHECK(idx[i] < cfg_.vocab_size, "cross_entropy: target {} at index {} >= vocab {}",
-                  idx[i], i, cfg_.vocab_size);
-      if (idx[i] >= 0)
-        ++ce_count_;
-      else
-        idx[i] = -1;
-    }
-    Bk::from_host(Bk::data(targets_), idx.data(), static_cast<std::size_t>(N));
-    Bk::logprob_forward(A_.logp, A_.lse, A_.logits, Bk::data(targets_), N, cfg_.vocab_size, 1);
-    if (ce_count_ == 0) return 0.0;
-    auto& logp = ce_host_;
-    logp.resize(N);
-    Bk::to_host(logp.data(), A_.logp, static_cast<std::size_t>(N));
-    double sum = 0;
-    for (int i = 0; i < N; ++i)
-      if (idx[i] >= 0) sum -= logp[i];
-    return sum / ce_count_;
+    return ce_.forward(A_.logits, A_.logp, A_.lse, targets, mask, B_ * T_, cfg_.vocab_size);
   }
 
   // Gradient of the last cross_entropy() into the parameters (fills d logits, calls backward).
   void backward_cross_entropy() {
     GFNLM_CHECK(B_ > 0, "backward_cross_entropy() called before forward()");
-    const int N = B_ * T_;
-    auto& dlogp = ce_host_;
-    dlogp.assign(N, ce_count_ > 0 ? Scalar(-1.0 / ce_count_) : Scalar(0));
-    // dlogp lives in the logp slot: cross_entropy() already consumed it.
-    Bk::from_host(A_.logp, dlogp.data(), static_cast<std::size_t>(N));
-    Bk::logprob_backward(A_.dlogits, A_.logp, A_.logits, A_.lse, Bk::data(targets_), N,
-                         cfg_.vocab_size, 1, false);
+    ce_.backward(A_.dlogits, A_.logp, A_.logits, A_.lse, B_ * T_, cfg_.vocab_size);
     backward(A_.dlogits);
   }
 
@@ -384,7 +356,6 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
     if (Bk::size(acts_) < need) acts_ = Bk::template alloc<Scalar>(need);
     if (Bk::size(tokens_) < static_cast<std::size_t>(B) * T) {
       tokens_ = Bk::template alloc<int32_t>(static_cast<std::size_t>(B) * T);
-      targets_ = Bk::template alloc<int32_t>(static_cast<std::size_t>(B) * T);
     }
     B_ = B;
     T_ = T;
@@ -466,13 +437,11 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
 
   TransformerConfig cfg_;
   typename Bk::template Buffer<Scalar> params_, grads_, acts_;
-  typename Bk::template Buffer<int32_t> tokens_, targets_;
+  typename Bk::template Buffer<int32_t> tokens_;
   gpt2::ParamTensors<Scalar> P_{}, G_{};
   gpt2::ActTensors<Scalar> A_{};
   int B_ = 0, T_ = 0;
-  long ce_count_ = 0;
-  std::vector<int32_t> ce_idx_;
-  std::vector<Scalar> ce_host_;
+  CrossEntropy<Bk, Scalar> ce_;
 };
 
 }  // namespace gfnlm
