@@ -61,8 +61,8 @@ done
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
+echo "machine: $(getconf _NPROCESSORS_ONLN) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads
-echo "machine: $(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for w in $targets; do
   program="$build/benchmarks/$w"
   [ -x "$program" ] || continue
