@@ -7,4 +7,5 @@ gfnlm_add_test(test_model
     ${CMAKE_CURRENT_LIST_DIR}/test_decode.cpp
     ${CMAKE_CURRENT_LIST_DIR}/test_lora.cpp
     ${CMAKE_CURRENT_LIST_DIR}/test_pretrain.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/test_matmul_paths.cpp
   LABELS model)

@@ -18,6 +18,10 @@ struct MatmulKernels {
   template <class S>
   static void matmul_forward(S* out, const S* inp, const S* weight, const Nullable<S>* bias, int N,
                              int IN, int OUT, S alpha = S(1), bool accumulate = false) {
+    if (N <= kFewRows && static_cast<long>(IN) * OUT * sizeof(S) > kCachedWeightBytes) {
+      few_rows_forward(out, inp, weight, bias, N, IN, OUT, alpha, accumulate);
+      return;
+    }
     MatrixMap<S> o(out, N, OUT);
     ConstMatrixMap<S> x(inp, N, IN), w(weight, OUT, IN);
     if (accumulate)
@@ -27,6 +31,52 @@ struct MatmulKernels {
     else
       o.noalias() = alpha * (x * w.transpose());
     if (bias) o.rowwise() += ConstVectorMap<S>(bias, OUT).transpose();
+  }
+
+  // Decoding multiplies a few rows (one token per sequence) by weights far larger than the cache.
+  // Eigen's GEMM then spends most of its time packing W (issue 8: 46% of GPT-2 sampling in
+  // gemm_pack_lhs); reading each weight row once and dotting it with every input row (4 weight
+  // rows at a time, so one load of x serves 4 FMAs) streams W once with no copy.
+  static constexpr int kFewRows = 16;
+  static constexpr long kCachedWeightBytes = 1L << 20;
+
+  template <class S>
+  static void few_rows_forward(S* out, const S* inp, const S* weight, const S* bias, int N, int IN,
+                               int OUT, S alpha, bool accumulate) {
+    auto put = [&](int n, int o, S dot) {
+      S& y = out[static_cast<long>(n) * OUT + o];
+      y = (accumulate ? y : S(0)) + alpha * dot + (bias ? bias[o] : S(0));
+    };
+    const int blocks = (OUT + 3) / 4;
+#pragma omp parallel for schedule(static) if (static_cast <long>(N) * IN * OUT > (1L << 22))
+    for (int blk = 0; blk < blocks; ++blk) {
+      const int o = 4 * blk;
+      const S* w0 = weight + static_cast<long>(o) * IN;
+      if (o + 4 > OUT) {  // the last 1..3 rows
+        for (int r = o; r < OUT; ++r)
+          for (int n = 0; n < N; ++n)
+            put(n, r,
+                ConstVectorMap<S>(weight + static_cast<long>(r) * IN, IN)
+                    .dot(ConstVectorMap<S>(inp + static_cast<long>(n) * IN, IN)));
+        continue;
+      }
+      const S *w1 = w0 + IN, *w2 = w1 + IN, *w3 = w2 + IN;
+      for (int n = 0; n < N; ++n) {
+        const S* x = inp + static_cast<long>(n) * IN;
+        S a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3)
+        for (int i = 0; i < IN; ++i) {
+          a0 += w0[i] * x[i];
+          a1 += w1[i] * x[i];
+          a2 += w2[i] * x[i];
+          a3 += w3[i] * x[i];
+        }
+        put(n, o, a0);
+        put(n, o + 1, a1);
+        put(n, o + 2, a2);
+        put(n, o + 3, a3);
+      }
+    }
   }
 
   // dinp (=, or += when accumulate_dinp) alpha * dout @ W; dweight += alpha * dout^T @ inp;
