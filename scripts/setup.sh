@@ -5,8 +5,9 @@ set -euo pipefail
 packages=(cmake g++ make libeigen3-dev xtensor-dev catch2 libfmt-dev libomp-dev
   nlohmann-json3-dev libcli11-dev)
 if [[ "${GFNLM_WITH_TORCH:-0}" == 1 ]]; then
-  # Reference fixtures and the benchmarks' PyTorch peer; OpenBLAS so torch is not 60x slower.
-  packages+=(python3-torch libopenblas0-pthread)
+  # Reference fixtures and the benchmarks' PyTorch peer; OpenBLAS so torch is not 60x slower,
+  # and its development files for the GEMM benchmark's sgemm ceiling (benchmarks/gemm.cpp).
+  packages+=(python3-torch libopenblas0-pthread libopenblas-dev pkg-config)
 fi
 if [[ "${GFNLM_WITH_CLANG:-0}" == 1 ]]; then
   packages+=(clang libclang-rt-14-dev)  # libFuzzer targets (tests/fuzz)
