@@ -18,13 +18,13 @@ Run with Debian's torch: /usr/bin/python3 benchmarks/gfn_step.py --config toy --
 import argparse
 import json
 import math
-import resource
 import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from peer import peak_rss_mb, report_blas
 
 
 class LoraLinear(nn.Linear):
@@ -205,17 +205,7 @@ def main():
     if args.check_loss:
         sys.exit(check_loss(args.check_loss))
     torch.set_num_threads(args.threads)
-    config = torch.__config__.show()
-    print(config, file=sys.stderr)
-    # Debian's torch is built against the generic libblas.so.3, which the alternatives system
-    # points at OpenBLAS: ask the loader which BLAS is really mapped after one product.
-    torch.ones(64, 64) @ torch.ones(64, 64)
-    with open("/proc/self/maps") as maps:
-        mapped = sorted({line.split()[-1] for line in maps if "blas" in line.lower()})
-    print("BLAS libraries mapped: " + ", ".join(mapped), file=sys.stderr)
-    blas = "OpenBLAS" if any("openblas" in m for m in mapped) else "other"
-    print(f"torch {torch.__version__}, BLAS: {blas}, threads {torch.get_num_threads()}",
-          file=sys.stderr)
+    blas = report_blas()
 
     if args.config == "toy":
         V, maxT, L, NH, C, Q, N = 64, 64, 4, 4, 128, 8, 16
@@ -284,7 +274,7 @@ def main():
         "phases_mean_ms": mean_phases,
         "rollout_tokens_per_s": B * max_len / (median / 1000),
         "trajectories_per_s": B / (median / 1000), "final_loss": loss.item(),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "peak_rss_mb": peak_rss_mb(),
         "blas": blas, "torch": torch.__version__}))
 
 

@@ -10,13 +10,12 @@ Run with Debian's torch: /usr/bin/python3 benchmarks/sample.py --config toy --th
 import argparse
 import json
 import math
-import resource
-import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from peer import peak_rss_mb, report_blas
 
 
 class Block(nn.Module):
@@ -71,21 +70,6 @@ class GPT(nn.Module):
         return self.ln_f(x) @ self.wte.weight.T, new_past  # tied head
 
 
-def blas_line():
-    torch.ones(64, 64) @ torch.ones(64, 64)
-    with open("/proc/self/maps") as maps:
-        mapped = sorted({line.split()[-1] for line in maps if "blas" in line.lower()})
-    print("BLAS libraries mapped: " + ", ".join(mapped), file=sys.stderr)
-    blas = "OpenBLAS" if any("openblas" in m for m in mapped) else "other"
-    print(f"torch {torch.__version__}, BLAS: {blas}, threads {torch.get_num_threads()}",
-          file=sys.stderr)
-    return blas
-
-
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--config", choices=["toy", "gpt2"], default="toy")
@@ -97,7 +81,7 @@ def main():
     ap.add_argument("--batch", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    blas = blas_line()
+    blas = report_blas()
 
     if args.config == "toy":
         V, maxT, L, NH, C, B, N = 64, 64, 4, 4, 128, 32, 32

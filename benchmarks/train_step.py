@@ -8,13 +8,12 @@ Run with Debian's torch: /usr/bin/python3 benchmarks/train_step.py --config toy 
 import argparse
 import json
 import math
-import resource
-import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from peer import peak_rss_mb, report_blas
 
 
 class Block(nn.Module):
@@ -68,17 +67,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    config = torch.__config__.show()
-    print(config, file=sys.stderr)
-    # Debian's torch is built against the generic libblas.so.3, which the alternatives system
-    # points at OpenBLAS: ask the loader which BLAS is really mapped after one product.
-    torch.ones(64, 64) @ torch.ones(64, 64)
-    with open("/proc/self/maps") as maps:
-        mapped = sorted({line.split()[-1] for line in maps if "blas" in line.lower()})
-    print("BLAS libraries mapped: " + ", ".join(mapped), file=sys.stderr)
-    blas = "OpenBLAS" if any("openblas" in m for m in mapped) else "other"
-    print(f"torch {torch.__version__}, BLAS: {blas}, threads {torch.get_num_threads()}",
-          file=sys.stderr)
+    blas = report_blas()
 
     if args.config == "toy":
         V, maxT, L, NH, C, B, T = 64, 64, 4, 4, 128, 32, 64
@@ -101,13 +90,12 @@ def main():
             times.append(dt)
     s = sorted(times)
     median = s[len(s) // 2]
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
     print(json.dumps({"impl": "pytorch", "workload": "train_step", "config": args.config,
                       "threads": args.threads,
                       "params": sum(p.numel() for p in model.parameters()), "B": B, "T": T,
                       "median_ms": median, "min_ms": s[0], "times_ms": times,
                       "tokens_per_s": B * T / (median / 1000), "final_loss": loss.item(),
-                      "peak_rss_mb": peak_rss_mb, "blas": blas, "torch": torch.__version__}))
+                      "peak_rss_mb": peak_rss_mb(), "blas": blas, "torch": torch.__version__}))
 
 
 if __name__ == "__main__":
