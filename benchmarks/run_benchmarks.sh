@@ -15,9 +15,18 @@
 #   GEMM_REPS=3 GEMM_SECONDS=0.3   per GEMM product: at least this many calls and seconds
 #   QUICK=1                smoke test: toy only, 3 timed runs, short GEMM timing
 #   KEEP=dir               also keep the raw JSON lines there
+#   OPENBLAS=1             build gfnlm with GFNLM_OPENBLAS=ON (its GEMMs through cblas; default
+#                          build dir build/bench-openblas); default 0: Eigen
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$root/build/bench}
+openblas=${OPENBLAS:-0}
+if [ "$openblas" = 1 ]; then
+  build=${1:-$root/build/bench-openblas}
+  cmake_blas=ON
+else
+  build=${1:-$root/build/bench}
+  cmake_blas=OFF
+fi
 threads=${THREADS:-2}
 warmup=${WARMUP:-1}
 quick=${QUICK:-0}
@@ -48,7 +57,8 @@ iters_for() {  # workload config
 }
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGFNLM_BUILD_BENCHMARKS=ON \
-  -DGFNLM_BUILD_TESTS=OFF -DGFNLM_BUILD_EXAMPLES=OFF >/dev/null
+  -DGFNLM_BUILD_TESTS=OFF -DGFNLM_BUILD_EXAMPLES=OFF -DGFNLM_OPENBLAS=$cmake_blas >/dev/null
+echo "gfnlm GEMMs: $([ "$openblas" = 1 ] && echo "OpenBLAS cblas (GFNLM_OPENBLAS=ON)" || echo Eigen)" >&2
 targets=""
 for w in $workloads; do
   if [ -f "$root/benchmarks/$w.cpp" ]; then targets="$targets $w"; fi

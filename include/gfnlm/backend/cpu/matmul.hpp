@@ -1,8 +1,15 @@
 #pragma once
 // Linear layers: out = alpha * (inp @ W^T) + bias with W row-major [OUT, IN] (PyTorch nn.Linear and
 // llm.c layout). All products go through Eigen maps over the caller's storage (DESIGN: one copy
-// of every tensor); Eigen splits large GEMMs over the OpenMP threads itself.
+// of every tensor); Eigen splits large GEMMs over the OpenMP threads itself. Built with
+// GFNLM_OPENBLAS=ON (CMake; defines GFNLM_WITH_CBLAS) the GEMMs call cblas_sgemm / cblas_dgemm
+// instead: at GPT-2 small's training shapes Eigen reaches about 75% of OpenBLAS (issue 8,
+// benchmarks/gemm.cpp). Decoding's few-row products stream the weights either way.
 #include <gfnlm/core/tensor.hpp>
+
+#ifdef GFNLM_WITH_CBLAS
+#include <cblas.h>
+#endif
 
 #include <type_traits>
 
@@ -11,6 +18,21 @@ namespace gfnlm::cpu {
 // Pointer arguments that may be null do not take part in deducing S.
 template <class S>
 using Nullable = std::type_identity_t<S>;
+
+#ifdef GFNLM_WITH_CBLAS
+// C = alpha op(A) op(B) + beta C, all row-major.
+inline void cblas_gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
+                       int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+inline void cblas_gemm(bool trans_a, bool trans_b, int m, int n, int k, double alpha,
+                       const double* a, int lda, const double* b, int ldb, double beta, double* c,
+                       int ldc) {
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+#endif
 
 struct MatmulKernels {
   // out: [N,OUT]; inp: [N,IN]; weight: [OUT,IN]; bias: [OUT] or null.
@@ -22,6 +44,11 @@ struct MatmulKernels {
       few_rows_forward(out, inp, weight, bias, N, IN, OUT, alpha, accumulate);
       return;
     }
+#ifdef GFNLM_WITH_CBLAS
+    cblas_gemm(false, true, N, OUT, IN, alpha, inp, IN, weight, IN, accumulate ? S(1) : S(0), out,
+               OUT);
+    if (bias) MatrixMap<S>(out, N, OUT).rowwise() += ConstVectorMap<S>(bias, OUT).transpose();
+#else
     MatrixMap<S> o(out, N, OUT);
     ConstMatrixMap<S> x(inp, N, IN), w(weight, OUT, IN);
     if (accumulate)
@@ -31,6 +58,7 @@ struct MatmulKernels {
     else
       o.noalias() = alpha * (x * w.transpose());
     if (bias) o.rowwise() += ConstVectorMap<S>(bias, OUT).transpose();
+#endif
   }
 
   // Decoding multiplies a few rows (one token per sequence) by weights far larger than the cache.
@@ -86,7 +114,14 @@ struct MatmulKernels {
   static void matmul_backward(Nullable<S>* dinp, Nullable<S>* dweight, Nullable<S>* dbias,
                               const S* dout, const S* inp, const S* weight, int N, int IN, int OUT,
                               S alpha = S(1), bool accumulate_dinp = false) {
-    ConstMatrixMap<S> d(dout, N, OUT), w(weight, OUT, IN), x(inp, N, IN);
+    ConstMatrixMap<S> d(dout, N, OUT);
+#ifdef GFNLM_WITH_CBLAS
+    if (dinp)
+      cblas_gemm(false, false, N, IN, OUT, alpha, dout, OUT, weight, IN,
+                 accumulate_dinp ? S(1) : S(0), dinp, IN);
+    if (dweight) cblas_gemm(true, false, OUT, IN, N, alpha, dout, OUT, inp, IN, S(1), dweight, IN);
+#else
+    ConstMatrixMap<S> w(weight, OUT, IN), x(inp, N, IN);
     if (dinp) {
       MatrixMap<S> dx(dinp, N, IN);
       if (accumulate_dinp)
@@ -97,6 +132,7 @@ struct MatmulKernels {
         dx.noalias() = alpha * (d * w);
     }
     if (dweight) MatrixMap<S>(dweight, OUT, IN).noalias() += alpha * (d.transpose() * x);
+#endif
     if (dbias) VectorMap<S>(dbias, OUT) += d.colwise().sum().transpose();
   }
 };
