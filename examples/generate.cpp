@@ -11,6 +11,7 @@
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/io/gpt2_safetensors.hpp>
 #include <gfnlm/io/hf_config.hpp>
+#include <gfnlm/io/hf_model_type.hpp>
 #include <gfnlm/io/llama_safetensors.hpp>
 #include <gfnlm/io/load_llama2c.hpp>
 #include <gfnlm/text/gpt2_bpe.hpp>
@@ -139,19 +140,6 @@ void run(const Model& model, const Tok& tok, Options o) {
              gen_s, generated / gen_s);
 }
 
-// "gpt2" or "llama" for a Hugging Face folder / safetensors file (config.json, else our metadata).
-std::string hf_model_type(const std::filesystem::path& path) {
-  namespace fs = std::filesystem;
-  const auto config = (fs::is_directory(path) ? path : path.parent_path()) / "config.json";
-  if (fs::exists(config)) return gfnlm::read_hf_config(config).model_type;
-  const auto shards = gfnlm::SafetensorsShards::open(path);
-  const auto it = shards.metadata().find("gfnlm.format");
-  GFNLM_CHECK(it != shards.metadata().end(),
-              "'{}': no config.json beside the weights and no 'gfnlm.format' metadata",
-              path.string());
-  return it->second;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -206,7 +194,7 @@ int main(int argc, char** argv) {
     if (!hf) {
       const auto model = gfnlm::load_llama2c(model_path);
       run(model, llama2c_tokenizer(model.config().vocab_size), o);
-    } else if (const auto type = hf_model_type(path); type == "gpt2") {
+    } else if (const auto type = gfnlm::hf_model_type(path); type == "gpt2") {
       const auto model = gfnlm::load_gpt2(path);
       const fs::path dir = !tok_path.empty()        ? fs::path(tok_path)
                            : fs::is_directory(path) ? path

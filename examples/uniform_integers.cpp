@@ -10,6 +10,7 @@
 #include <gfnlm/eval/svg.hpp>
 #include <gfnlm/io/gpt2_safetensors.hpp>
 #include <gfnlm/io/hf_config.hpp>
+#include <gfnlm/io/hf_model_type.hpp>
 #include <gfnlm/io/llama_safetensors.hpp>
 #include <gfnlm/io/load_llama2c.hpp>
 #include <gfnlm/tasks/uniform_integers.hpp>
@@ -99,19 +100,6 @@ std::string histograms_svg(const ui::ExperimentResults& results, int samples,
   return gfnlm::to_svg(chart);
 }
 
-// "gpt2" or "llama" for a Hugging Face folder / safetensors file (config.json, else our metadata).
-std::string hf_model_type(const std::filesystem::path& path) {
-  namespace fs = std::filesystem;
-  const auto config = (fs::is_directory(path) ? path : path.parent_path()) / "config.json";
-  if (fs::exists(config)) return gfnlm::read_hf_config(config).model_type;
-  const auto shards = gfnlm::SafetensorsShards::open(path);
-  const auto it = shards.metadata().find("gfnlm.format");
-  GFNLM_CHECK(it != shards.metadata().end(),
-              "'{}': no config.json beside the weights and no 'gfnlm.format' metadata",
-              path.string());
-  return it->second;
-}
-
 // The experiment on a real checkpoint (issue 5's --model / --tokenizer): the paper's prompt after
 // the tokenizer's BOS (when it has one), STOP = its end-of-sequence token or "\n".
 template <class Model, gfnlm::Tokenizer Tok>
@@ -167,7 +155,7 @@ ui::ExperimentResults run_real_model(const std::string& model_path, const std::s
     const auto tok = llama2c_tokenizer(model.config().vocab_size);
     return run_on(model, tok, stop_name, config, since(), progress);
   }
-  const auto type = hf_model_type(path);
+  const auto type = gfnlm::hf_model_type(path);
   if (type == "gpt2") {
     auto model = gfnlm::load_gpt2(path);
     const fs::path dir = !tok_path.empty()        ? fs::path(tok_path)

@@ -25,6 +25,7 @@
 // io
 #include <gfnlm/io/gpt2_safetensors.hpp>
 #include <gfnlm/io/hf_config.hpp>
+#include <gfnlm/io/hf_model_type.hpp>
 #include <gfnlm/io/llama2c.hpp>
 #include <gfnlm/io/llama_safetensors.hpp>
 #include <gfnlm/io/load_llama2c.hpp>
