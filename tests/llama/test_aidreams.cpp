@@ -7,6 +7,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "aidreams.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -18,14 +20,8 @@
 
 namespace {
 
-const std::filesystem::path kDir = std::filesystem::path(GFNLM_SHARED_DIR) / "models/aidreams260K";
-
-bool present() {
-  if (std::filesystem::exists(kDir / "model.bin") && std::filesystem::exists(kDir / "tok512.bin"))
-    return true;
-  WARN("skipping: " << kDir.string() << " (model.bin, tok512.bin) is absent");
-  return false;
-}
+using aidreams::kDir;
+using aidreams::present;
 
 }  // namespace
 

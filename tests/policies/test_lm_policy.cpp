@@ -24,6 +24,19 @@ gfnlm::TransformerConfig tiny_config() {
   return c;
 }
 
+// The Llama counterpart: grouped-query attention (4 query heads over 2 key/value heads).
+gfnlm::LlamaConfig tiny_llama_config() {
+  gfnlm::LlamaConfig c;
+  c.vocab_size = 11;
+  c.max_seq_len = 24;
+  c.n_layer = 2;
+  c.n_head = 4;
+  c.n_kv_head = 2;
+  c.d_model = 16;
+  c.d_ff = 40;
+  return c;
+}
+
 // Two rows with different prompts; row 0 gets tool context after its first action.
 gfnlm::TrajectoryBatch make_batch() {
   gfnlm::TrajectoryBatch batch;
@@ -134,15 +147,7 @@ TEST_CASE("LmPolicy decodes a shared prompt once and forks it: logits equal teac
   INFO("max |rollout - scored| = " << worst);
   REQUIRE(worst < 1e-5);
 
-  gfnlm::LlamaConfig c;
-  c.vocab_size = 11;
-  c.max_seq_len = 24;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.n_kv_head = 2;
-  c.d_model = 16;
-  c.d_ff = 40;
-  gfnlm::LlamaTransformer<> llama(c, rng);
+  gfnlm::LlamaTransformer<> llama(tiny_llama_config(), rng);
   llama.enable_lora({.rank = 4, .alpha = 8}, rng);
   const double worst_llama = shared_prompt_rollout_vs_score(llama, rng);
   INFO("Llama: max |rollout - scored| = " << worst_llama);
@@ -187,16 +192,8 @@ TEST_CASE("LmPolicy rollout logits equal teacher-forced logits, tool context inc
 }
 
 TEST_CASE("LmPolicy over a Llama model (GQA, RoPE): rollout equals teacher forcing", "[policies]") {
-  gfnlm::LlamaConfig c;
-  c.vocab_size = 11;
-  c.max_seq_len = 24;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.n_kv_head = 2;
-  c.d_model = 16;
-  c.d_ff = 40;
   gfnlm::Rng rng(4);
-  gfnlm::LlamaTransformer<> model(c, rng);
+  gfnlm::LlamaTransformer<> model(tiny_llama_config(), rng);
   model.enable_lora({.rank = 4, .alpha = 8}, rng);
   const double worst = rollout_vs_score(model, rng);
   INFO("max |rollout - scored| = " << worst);

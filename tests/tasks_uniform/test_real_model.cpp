@@ -10,6 +10,8 @@
 #include <omp.h>
 #include <catch2/catch.hpp>
 
+#include "../llama/aidreams.hpp"
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -18,14 +20,8 @@ namespace ui = gfnlm::uniform_integers;
 
 namespace {
 
-const std::filesystem::path kDir = std::filesystem::path(GFNLM_SHARED_DIR) / "models/aidreams260K";
-
-bool present() {
-  if (std::filesystem::exists(kDir / "model.bin") && std::filesystem::exists(kDir / "tok512.bin"))
-    return true;
-  WARN("skipping: " << kDir.string() << " (model.bin, tok512.bin) is absent");
-  return false;
-}
+using aidreams::kDir;
+using aidreams::present;
 
 }  // namespace
 
