@@ -62,7 +62,7 @@ class ModifiedSubTB {
   }
 
   template <class S>
-  double operator()(const BasicTrajectoryBatch<S>& batch, BasicTrajectoryGrad<S>& grad) const {
+  double operator()(const BasicTrajectoryBatch<S>& batch, BasicTrajectoryGrad<S>& grad) {
     detail::RowReader<S> rows(batch, config_.log_reward_floor, "ModifiedSubTB");
     grad.resize_like(batch);
     // w[k] = lambda^(k-1): the weight of a sub-trajectory of k transitions.
@@ -129,10 +129,9 @@ class ModifiedSubTB {
 
  private:
   Config config_;
-  // Learned root flows (learn_root_flow). The gradient is accumulated by the const call
-  // operator, like Policy::backward accumulates into parameter gradients, hence mutable.
-  std::vector<float> log_z_;
-  mutable std::vector<float> log_z_grad_;
+  // Learned root flows (learn_root_flow); the call operator accumulates their gradient, as
+  // TrajectoryBalance does for its log Z.
+  std::vector<float> log_z_, log_z_grad_;
 };
 
 }  // namespace gfnlm
