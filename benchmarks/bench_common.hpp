@@ -13,6 +13,15 @@ inline double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
+// Which GEMM the CPU backend was built with (backend/cpu/matmul.hpp), for the results table.
+inline const char* gemm_backend() {
+#ifdef GFNLM_WITH_CBLAS
+  return "openblas";
+#else
+  return "eigen";
+#endif
+}
+
 // Peak resident set size of this process so far, in MiB (Linux reports ru_maxrss in KiB).
 inline double peak_rss_mb() {
   rusage usage{};

@@ -150,6 +150,7 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < products.size(); ++i)
           ours[i] = time_median(products[i].ours, min_reps, min_seconds);
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        openblas_set_num_threads(threads);  // ours sets OpenBLAS to one thread per OpenMP thread
         for (std::size_t i = 0; i < products.size(); ++i)
           blas[i] = time_median(products[i].blas, min_reps, min_seconds);
         std::this_thread::sleep_for(std::chrono::milliseconds(200));

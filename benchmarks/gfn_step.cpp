@@ -13,12 +13,13 @@
 //   stopped at s_24 with q(STOP) = 1, SPEC section 2);
 // - log_reward_floor -1e4 (the default -100 would clamp the rewards of random models, about
 //   -4 nats/token at the toy config and -11 at GPT-2 small); no warm-up; grad clip 1 on both sides.
+#include "bench_common.hpp"
+
 #include <gfnlm/gfn/sampler.hpp>
 #include <gfnlm/policies/lm_policy.hpp>
 #include <gfnlm/rewards/lm_likelihood.hpp>
 
 #include <omp.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -130,12 +131,6 @@ double cpu_ms() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-double peak_rss_mb() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux: KiB
 }
 
 // The last per-query batch and its loss, for gfn_step.py --check-loss.
@@ -270,6 +265,7 @@ int main(int argc, char** argv) {
                         {"rollout_tokens_per_s", rows * max_len / (median / 1000.0)},
                         {"trajectories_per_s", rows / (median / 1000.0)},
                         {"final_loss", loss},
-                        {"peak_rss_mb", peak_rss_mb()}};
+                        {"gemm", gfnlm::bench::gemm_backend()},
+                        {"peak_rss_mb", gfnlm::bench::peak_rss_mb()}};
   std::cout << out.dump() << std::endl;
 }

@@ -15,17 +15,17 @@
 #   GEMM_REPS=3 GEMM_SECONDS=0.3   per GEMM product: at least this many calls and seconds
 #   QUICK=1                smoke test: toy only, 3 timed runs, short GEMM timing
 #   KEEP=dir               also keep the raw JSON lines there
-#   OPENBLAS=1             build gfnlm with GFNLM_OPENBLAS=ON (its GEMMs through cblas; default
-#                          build dir build/bench-openblas); default 0: Eigen
+#   EIGEN=1                build gfnlm with GFNLM_OPENBLAS=OFF (its GEMMs through Eigen; default
+#                          build dir build/bench-eigen); default 0: OpenBLAS where installed (AUTO)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-openblas=${OPENBLAS:-0}
-if [ "$openblas" = 1 ]; then
-  build=${1:-$root/build/bench-openblas}
-  cmake_blas=ON
+eigen=${EIGEN:-0}
+if [ "$eigen" = 1 ]; then
+  build=${1:-$root/build/bench-eigen}
+  cmake_blas=OFF
 else
   build=${1:-$root/build/bench}
-  cmake_blas=OFF
+  cmake_blas=AUTO
 fi
 threads=${THREADS:-2}
 warmup=${WARMUP:-1}
@@ -58,7 +58,11 @@ iters_for() {  # workload config
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGFNLM_BUILD_BENCHMARKS=ON \
   -DGFNLM_BUILD_TESTS=OFF -DGFNLM_BUILD_EXAMPLES=OFF -DGFNLM_OPENBLAS=$cmake_blas >/dev/null
-echo "gfnlm GEMMs: $([ "$openblas" = 1 ] && echo "OpenBLAS cblas (GFNLM_OPENBLAS=ON)" || echo Eigen)" >&2
+if grep -q "^OPENBLAS_FOUND:INTERNAL=1" "$build/CMakeCache.txt" && [ "$cmake_blas" != OFF ]; then
+  echo "gfnlm GEMMs: OpenBLAS cblas, one OpenBLAS thread per OpenMP thread (GFNLM_OPENBLAS=AUTO)" >&2
+else
+  echo "gfnlm GEMMs: Eigen (GFNLM_OPENBLAS=$cmake_blas)" >&2
+fi
 targets=""
 for w in $workloads; do
   if [ -f "$root/benchmarks/$w.cpp" ]; then targets="$targets $w"; fi

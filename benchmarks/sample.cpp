@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
                         {"tokens_per_s", B * N / (median / 1000.0)},
                         {"times_ms", ms},
                         {"checksum", checksum},
+                        {"gemm", gfnlm::bench::gemm_backend()},
                         {"peak_rss_mb", gfnlm::bench::peak_rss_mb()}};
   std::cout << out.dump() << std::endl;
 }

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
                         {"times_ms", ms},
                         {"tokens_per_s", B * T / (median / 1000.0)},
                         {"final_loss", loss},
+                        {"gemm", gfnlm::bench::gemm_backend()},
                         {"peak_rss_mb", gfnlm::bench::peak_rss_mb()}};
   std::cout << out.dump() << std::endl;
 }

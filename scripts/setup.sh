@@ -2,12 +2,13 @@
 # Installs what gfnlm needs on a fresh Debian machine (run as root). Safe to re-run: it asks apt
 # only for packages that are missing.
 set -euo pipefail
+# OpenBLAS (with pkg-config to find it): the CPU backend's GEMMs (GFNLM_OPENBLAS=AUTO; Eigen without).
 packages=(cmake g++ make libeigen3-dev xtensor-dev catch2 libfmt-dev libomp-dev
-  nlohmann-json3-dev libcli11-dev)
+  nlohmann-json3-dev libcli11-dev libopenblas-dev pkg-config)
 if [[ "${GFNLM_WITH_TORCH:-0}" == 1 ]]; then
-  # Reference fixtures and the benchmarks' PyTorch peer; OpenBLAS so torch is not 60x slower,
-  # and its development files for the GEMM benchmark's sgemm ceiling (benchmarks/gemm.cpp).
-  packages+=(python3-torch libopenblas0-pthread libopenblas-dev pkg-config)
+  # Reference fixtures and the benchmarks' PyTorch peer; the pthread OpenBLAS so torch is not 60x
+  # slower (torch finds only the reference BLAS otherwise).
+  packages+=(python3-torch libopenblas0-pthread)
 fi
 if [[ "${GFNLM_WITH_CLANG:-0}" == 1 ]]; then
   packages+=(clang libclang-rt-14-dev)  # libFuzzer targets (tests/fuzz)

@@ -17,6 +17,8 @@
 #include <gfnlm/backend/cpu/swiglu.hpp>
 #include <gfnlm/core/tensor.hpp>
 
+#include <Eigen/Core>
+
 #include <algorithm>
 #include <cstddef>
 
@@ -37,8 +39,13 @@ struct Cpu : cpu::EncoderKernels,
   static constexpr bool host_memory = true;  // pointers may be read directly by the caller
 
   // One flat container per arena (parameters, activations, caches); tensors are offsets in it.
+  // Aligned to Eigen's largest packet: Eigen's vectorised reductions (LayerNorm, softmax) peel
+  // scalar terms up to the first aligned address, so the rounding of a row's sum depends on the
+  // arena's address modulo the packet size unless every arena starts aligned. Aligned, the same
+  // model gives bit-identical results in any process (checkpoints resume exactly).
   template <class T>
-  using Buffer = xt::xtensor<T, 1>;
+  using Buffer = xt::xtensor_container<xt::uvector<T, Eigen::aligned_allocator<T>>, 1,
+                                       xt::layout_type::row_major>;
 
   template <class T>
   static Buffer<T> alloc(std::size_t n) {

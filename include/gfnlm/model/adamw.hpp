@@ -38,12 +38,17 @@ class AdamW {
     const double bc1 = 1.0 - std::pow(config_.beta1, t_);
     const double bc2 = 1.0 - std::pow(config_.beta2, t_);
     const auto b1 = static_cast<Scalar>(config_.beta1), b2 = static_cast<Scalar>(config_.beta2);
+    std::size_t total = 0;
+    for (const auto& p : params_) total += p.size;
+      // One parallel region for all tensors (most are too small to split on their own); `nowait`:
+      // every element is independent, so no thread waits at a tensor's end.
+#pragma omp parallel if (total > 65536)
     for (std::size_t k = 0; k < params_.size(); ++k) {
       const auto& p = params_[k];
       Scalar* m = m_[k].data();
       Scalar* v = v_[k].data();
       const double decay = p.weight_decay ? lr * config_.weight_decay : 0.0;
-#pragma omp parallel for simd if (p.size > 65536) schedule(static)
+#pragma omp for simd schedule(static) nowait
       for (std::size_t i = 0; i < p.size; ++i) {
         const Scalar g = p.grad[i];
         m[i] = b1 * m[i] + (Scalar(1) - b1) * g;

@@ -11,7 +11,7 @@ struct EncoderKernels {
   template <class S>
   static void encoder_forward(S* out, const int32_t* tokens, const S* wte, const S* wpe, int B,
                               int T, int C) {
-#pragma omp parallel for collapse(2) if (static_cast <long>(B) * T * C > (1L << 20))
+#pragma omp parallel for collapse(2) if (static_cast <long>(B) * T * C > (1L << 15))
     for (int b = 0; b < B; ++b)
       for (int t = 0; t < T; ++t) {
         S* o = out + (static_cast<long>(b) * T + t) * C;

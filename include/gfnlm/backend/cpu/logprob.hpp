@@ -18,7 +18,7 @@ struct LogProbKernels {
   template <class S>
   static void logprob_forward(S* logp, S* lse, const S* logits, const int32_t* idx, int N, int V,
                               int K) {
-#pragma omp parallel for if (static_cast <long>(N) * V > (1L << 20))
+#pragma omp parallel for if (static_cast <long>(N) * V > (1L << 15))
     for (int n = 0; n < N; ++n) {
       const S* x = logits + static_cast<long>(n) * V;
       const Row<S> row(x, V);
@@ -36,7 +36,7 @@ struct LogProbKernels {
   template <class S>
   static void logprob_backward(S* dlogits, const S* dlogp, const S* logits, const S* lse,
                                const int32_t* idx, int N, int V, int K, bool accumulate = false) {
-#pragma omp parallel for if (static_cast <long>(N) * V > (1L << 20))
+#pragma omp parallel for if (static_cast <long>(N) * V > (1L << 15))
     for (int n = 0; n < N; ++n) {
       const S* x = logits + static_cast<long>(n) * V;
       S* d = dlogits + static_cast<long>(n) * V;
