@@ -1,8 +1,11 @@
 #pragma once
 // Causal multi-head self-attention over a packed qkv tensor ([.., 3C]: q | k | v, head h at
 // columns h*hs .. h*hs+hs of each third, as GPT-2's c_attn). Forward keeps the softmax
-// probabilities for backward; the products per (batch, head) are Eigen GEMMs on strided maps.
+// probabilities for backward; the products per (batch, head) are serial_gemm calls (gemm.hpp) on
+// the strided heads, one (batch, head) per thread at a time.
 // Decoding reads keys and values from a cache laid out [rows, maxT, C].
+#include <gfnlm/backend/cpu/gemm.hpp>
+
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -16,8 +19,6 @@ struct AttentionKernels {
   template <class S>
   using Mat = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   template <class S>
-  using Strided = Eigen::Map<Mat<S>, 0, Eigen::OuterStride<>>;
-  template <class S>
   using ConstStrided = Eigen::Map<const Mat<S>, 0, Eigen::OuterStride<>>;
 
   // out: [B,T,C]; att: [B,NH,T,T] softmax probabilities (upper triangle zero); qkv: [B,T,3C].
@@ -25,18 +26,16 @@ struct AttentionKernels {
   static void attention_forward(S* out, S* att, const S* qkv, int B, int T, int C, int NH) {
     const int hs = C / NH;
     const S scale = S(1) / std::sqrt(static_cast<S>(hs));
+    prepare_serial_gemm();
 #pragma omp parallel for collapse(2) schedule(static) if (worth_threads(B, NH, T, T, hs))
     for (int b = 0; b < B; ++b)
       for (int h = 0; h < NH; ++h) {
-        const S* base = qkv + static_cast<long>(b) * T * 3 * C + h * hs;
-        ConstStrided<S> q(base, T, hs, Eigen::OuterStride<>(3 * C));
-        ConstStrided<S> k(base + C, T, hs, Eigen::OuterStride<>(3 * C));
-        ConstStrided<S> v(base + 2 * C, T, hs, Eigen::OuterStride<>(3 * C));
-        Eigen::Map<Mat<S>> p(att + (static_cast<long>(b) * NH + h) * T * T, T, T);
-        p.noalias() = scale * (q * k.transpose());
-        for (int t = 0; t < T; ++t) softmax_prefix(p.row(t).data(), t + 1, T);
-        Strided<S> y(out + static_cast<long>(b) * T * C + h * hs, T, hs, Eigen::OuterStride<>(C));
-        y.noalias() = p * v;
+        const S* q = qkv + static_cast<long>(b) * T * 3 * C + h * hs;  // k at + C, v at + 2C
+        S* p = att + (static_cast<long>(b) * NH + h) * T * T;
+        serial_gemm(false, true, T, T, hs, scale, q, 3 * C, q + C, 3 * C, S(0), p, T);
+        for (int t = 0; t < T; ++t) softmax_prefix(p + static_cast<long>(t) * T, t + 1, T);
+        serial_gemm(false, false, T, hs, T, S(1), p, T, q + 2 * C, 3 * C, S(0),
+                    out + static_cast<long>(b) * T * C + h * hs, C);
       }
   }
 
@@ -46,22 +45,19 @@ struct AttentionKernels {
                                  int T, int C, int NH) {
     const int hs = C / NH;
     const S scale = S(1) / std::sqrt(static_cast<S>(hs));
+    prepare_serial_gemm();
 #pragma omp parallel for collapse(2) schedule(static) if (worth_threads(B, NH, T, T, hs))
     for (int b = 0; b < B; ++b)
       for (int h = 0; h < NH; ++h) {
         const long off = static_cast<long>(b) * T * 3 * C + h * hs;
-        const Eigen::OuterStride<> s3(3 * C);
-        ConstStrided<S> q(qkv + off, T, hs, s3), k(qkv + off + C, T, hs, s3),
-            v(qkv + off + 2 * C, T, hs, s3);
-        Strided<S> dq(dqkv + off, T, hs, s3), dk(dqkv + off + C, T, hs, s3),
-            dv(dqkv + off + 2 * C, T, hs, s3);
-        ConstStrided<S> dy(dout + static_cast<long>(b) * T * C + h * hs, T, hs,
-                           Eigen::OuterStride<>(C));
+        const S *q = qkv + off, *k = q + C, *v = q + 2 * C;
+        S *dq = dqkv + off, *dk = dq + C, *dv = dq + 2 * C;
+        const S* dy = dout + static_cast<long>(b) * T * C + h * hs;
         const long aoff = (static_cast<long>(b) * NH + h) * T * T;
         Eigen::Map<const Mat<S>> p(att + aoff, T, T);
         Eigen::Map<Mat<S>> ds(datt + aoff, T, T);
-        dv.noalias() = p.transpose() * dy;
-        ds.noalias() = dy * v.transpose();  // d probabilities
+        serial_gemm(true, false, T, hs, T, S(1), att + aoff, T, dy, C, S(0), dv, 3 * C);
+        serial_gemm(false, true, T, T, hs, S(1), dy, C, v, 3 * C, S(0), ds.data(), T);  // dp
         for (int t = 0; t < T; ++t) {
           // softmax backward: ds = p * (dp - sum(p * dp)), then the 1/sqrt(hs) of the scores.
           S dot = 0;
@@ -69,8 +65,8 @@ struct AttentionKernels {
           for (int u = 0; u <= t; ++u) ds(t, u) = scale * p(t, u) * (ds(t, u) - dot);
           for (int u = t + 1; u < T; ++u) ds(t, u) = S(0);
         }
-        dq.noalias() = ds * k;
-        dk.noalias() = ds.transpose() * q;
+        serial_gemm(false, false, T, hs, T, S(1), ds.data(), T, k, 3 * C, S(0), dq, 3 * C);
+        serial_gemm(true, false, T, hs, T, S(1), ds.data(), T, q, 3 * C, S(0), dk, 3 * C);
       }
   }
 

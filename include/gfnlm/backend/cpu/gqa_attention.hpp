@@ -4,6 +4,8 @@
 // separate tensors (after RoPE), so this sits beside the packed-qkv GPT-2 kernel rather than
 // replacing it. Decoding reads keys and values from caches laid out [rows, maxT, NKV * hs].
 // Part of the LlamaBackend concept (concept.hpp).
+#include <gfnlm/backend/cpu/gemm.hpp>
+
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -16,8 +18,6 @@ struct GqaAttentionKernels {
   template <class S>
   using GMat = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   template <class S>
-  using GStrided = Eigen::Map<GMat<S>, 0, Eigen::OuterStride<>>;
-  template <class S>
   using GConstStrided = Eigen::Map<const GMat<S>, 0, Eigen::OuterStride<>>;
 
   // out: [B,T,NH*hs]; att: [B,NH,T,T] probabilities; q: [B,T,NH*hs]; k, v: [B,T,NKV*hs].
@@ -27,18 +27,17 @@ struct GqaAttentionKernels {
     const long C = static_cast<long>(NH) * hs, KV = static_cast<long>(NKV) * hs;
     const S scale = S(1) / std::sqrt(static_cast<S>(hs));
     const int group = NH / NKV;
+    prepare_serial_gemm();
 #pragma omp parallel for collapse(2) schedule(static) if (long(B) * NH * T * T * hs > 100000)
     for (int b = 0; b < B; ++b)
       for (int h = 0; h < NH; ++h) {
-        const long kv = static_cast<long>(h / group) * hs;
-        GConstStrided<S> qm(q + b * T * C + h * hs, T, hs, Eigen::OuterStride<>(C));
-        GConstStrided<S> km(k + b * T * KV + kv, T, hs, Eigen::OuterStride<>(KV));
-        GConstStrided<S> vm(v + b * T * KV + kv, T, hs, Eigen::OuterStride<>(KV));
-        Eigen::Map<GMat<S>> p(att + (static_cast<long>(b) * NH + h) * T * T, T, T);
-        p.noalias() = scale * (qm * km.transpose());
-        for (int t = 0; t < T; ++t) softmax_prefix(p.row(t).data(), t + 1, T);
-        GStrided<S> y(out + b * T * C + h * hs, T, hs, Eigen::OuterStride<>(C));
-        y.noalias() = p * vm;
+        const long kv = b * T * KV + static_cast<long>(h / group) * hs;
+        S* p = att + (static_cast<long>(b) * NH + h) * T * T;
+        serial_gemm(false, true, T, T, hs, scale, q + b * T * C + h * hs, int(C), k + kv, int(KV),
+                    S(0), p, T);
+        for (int t = 0; t < T; ++t) softmax_prefix(p + static_cast<long>(t) * T, t + 1, T);
+        serial_gemm(false, false, T, hs, T, S(1), p, T, v + kv, int(KV), S(0),
+                    out + b * T * C + h * hs, int(C));
       }
   }
 
@@ -51,33 +50,33 @@ struct GqaAttentionKernels {
     const long C = static_cast<long>(NH) * hs, KV = static_cast<long>(NKV) * hs;
     const S scale = S(1) / std::sqrt(static_cast<S>(hs));
     const int group = NH / NKV;
+    prepare_serial_gemm();
 #pragma omp parallel for collapse(2) schedule(static) if (long(B) * NH * T * T * hs > 100000)
     for (int b = 0; b < B; ++b)
       for (int g = 0; g < NKV; ++g) {
-        const long kv = static_cast<long>(g) * hs;
-        GConstStrided<S> km(k + b * T * KV + kv, T, hs, Eigen::OuterStride<>(KV));
-        GConstStrided<S> vm(v + b * T * KV + kv, T, hs, Eigen::OuterStride<>(KV));
-        GStrided<S> dkm(dk + b * T * KV + kv, T, hs, Eigen::OuterStride<>(KV));
-        GStrided<S> dvm(dv + b * T * KV + kv, T, hs, Eigen::OuterStride<>(KV));
-        dkm.setZero();
-        dvm.setZero();
+        const long kv = b * T * KV + static_cast<long>(g) * hs;
+        const int ld_kv = int(KV), ld_q = int(C);
         for (int h = g * group; h < (g + 1) * group; ++h) {
-          GConstStrided<S> qm(q + b * T * C + h * hs, T, hs, Eigen::OuterStride<>(C));
-          GStrided<S> dqm(dq + b * T * C + h * hs, T, hs, Eigen::OuterStride<>(C));
-          GConstStrided<S> dy(dout + b * T * C + h * hs, T, hs, Eigen::OuterStride<>(C));
+          const long qo = b * T * C + h * hs;
           const long aoff = (static_cast<long>(b) * NH + h) * T * T;
           Eigen::Map<const GMat<S>> p(att + aoff, T, T);
           Eigen::Map<GMat<S>> ds(datt + aoff, T, T);
-          dvm.noalias() += p.transpose() * dy;
-          ds.noalias() = dy * vm.transpose();
+          // The group's first head overwrites dk / dv, the others add to them.
+          const S first = h == g * group ? S(0) : S(1);
+          serial_gemm(true, false, T, hs, T, S(1), att + aoff, T, dout + qo, ld_q, first, dv + kv,
+                      ld_kv);
+          serial_gemm(false, true, T, T, hs, S(1), dout + qo, ld_q, v + kv, ld_kv, S(0), ds.data(),
+                      T);
           for (int t = 0; t < T; ++t) {
             S dot = 0;
             for (int u = 0; u <= t; ++u) dot += p(t, u) * ds(t, u);
             for (int u = 0; u <= t; ++u) ds(t, u) = scale * p(t, u) * (ds(t, u) - dot);
             for (int u = t + 1; u < T; ++u) ds(t, u) = S(0);
           }
-          dqm.noalias() = ds * km;
-          dkm.noalias() += ds.transpose() * qm;
+          serial_gemm(false, false, T, hs, T, S(1), ds.data(), T, k + kv, ld_kv, S(0), dq + qo,
+                      ld_q);
+          serial_gemm(true, false, T, hs, T, S(1), ds.data(), T, q + qo, ld_q, first, dk + kv,
+                      ld_kv);
         }
       }
   }

@@ -1,16 +1,11 @@
 #pragma once
 // Linear layers: out = alpha * (inp @ W^T) + bias with W row-major [OUT, IN] (PyTorch nn.Linear and
-// llm.c layout). Built with OpenBLAS (CMake finds it by default: GFNLM_OPENBLAS=AUTO; defines
-// GFNLM_WITH_CBLAS) the GEMMs call cblas_sgemm / cblas_dgemm, one single-threaded call per OpenMP
-// thread on its own block of the output; otherwise they are Eigen products over maps of the
-// caller's storage (DESIGN: one copy of every tensor), which Eigen splits over the OpenMP threads
-// itself. Decoding's few-row products stream the weights either way.
+// llm.c layout). With OpenBLAS the products are gemm.hpp's threaded_gemm (one single-threaded
+// OpenBLAS call per OpenMP thread on its own block of the output); otherwise Eigen products over
+// maps of the caller's storage (DESIGN: one copy of every tensor), which Eigen splits over the
+// OpenMP threads itself. Decoding's few-row products stream the weights either way.
+#include <gfnlm/backend/cpu/gemm.hpp>
 #include <gfnlm/core/tensor.hpp>
-
-#ifdef GFNLM_WITH_CBLAS
-#include <cblas.h>  // OpenBLAS's: it also declares openblas_{get,set}_num_threads
-#include <omp.h>
-#endif
 
 #include <algorithm>
 #include <type_traits>
@@ -20,71 +15,6 @@ namespace gfnlm::cpu {
 // Pointer arguments that may be null do not take part in deducing S.
 template <class S>
 using Nullable = std::type_identity_t<S>;
-
-#ifdef GFNLM_WITH_CBLAS
-// C = alpha op(A) op(B) + beta C, all row-major.
-inline void cblas_gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a,
-                       int lda, const float* b, int ldb, float beta, float* c, int ldc) {
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-inline void cblas_gemm(bool trans_a, bool trans_b, int m, int n, int k, double alpha,
-                       const double* a, int lda, const double* b, int ldb, double beta, double* c,
-                       int ldc) {
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-// OpenBLAS's own thread pool spins between calls and fights OpenMP's for the cores (issue 8: the
-// toy train step took 234 ms with it, 110 ms with Eigen). One OpenBLAS thread per OpenMP thread,
-// each on its own block of C, reaches ~200 GFLOP/s on 2 cores at the toy shapes where OpenBLAS's
-// threading reaches 140-190 and Eigen 120-165. So every product sets OpenBLAS to one thread: a
-// process that also calls OpenBLAS itself gets single-threaded calls after gfnlm's products.
-inline void openblas_single_threaded() {
-  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-}
-
-// The same product as cblas_gemm, split over the OpenMP threads along C's longer side (rows of
-// op(A) or columns of op(B)) in blocks of whole 16-row (or -column) panels. Each thread then calls
-// epilogue(row_begin, row_end, col_begin, col_end) on the block of C it wrote, while it is in
-// cache.
-template <class S, class Epilogue>
-void threaded_gemm(bool trans_a, bool trans_b, int m, int n, int k, S alpha, const S* a, int lda,
-                   const S* b, int ldb, S beta, S* c, int ldc, Epilogue&& epilogue) {
-  openblas_single_threaded();
-  constexpr long kMinWorkPerThread = 1L << 17;  // multiply-adds; below this a fork/join costs more
-  constexpr int kPanel = 16;
-  const bool split_rows = m >= n;
-  const int extent = split_rows ? m : n;
-  const long work = static_cast<long>(m) * n * k;
-  int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  threads = static_cast<int>(
-      std::min<long>({threads, work / kMinWorkPerThread, (extent + kPanel - 1) / kPanel}));
-  if (threads <= 1) {
-    cblas_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    epilogue(0, m, 0, n);
-    return;
-  }
-  const int panels = (extent + kPanel - 1) / kPanel;
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int begin = std::min(extent, panels * t / nt * kPanel);
-    const int end = std::min(extent, panels * (t + 1) / nt * kPanel);
-    if (end > begin && split_rows) {  // rows of op(A): A's rows, or its columns when transposed
-      cblas_gemm(trans_a, trans_b, end - begin, n, k, alpha,
-                 trans_a ? a + begin : a + static_cast<long>(begin) * lda, lda, b, ldb, beta,
-                 c + static_cast<long>(begin) * ldc, ldc);
-      epilogue(begin, end, 0, n);
-    } else if (end > begin) {  // columns of op(B): B's columns, or its rows when transposed
-      cblas_gemm(trans_a, trans_b, m, end - begin, k, alpha, a, lda,
-                 trans_b ? b + static_cast<long>(begin) * ldb : b + begin, ldb, beta, c + begin,
-                 ldc);
-      epilogue(0, m, begin, end);
-    }
-  }
-}
-#endif
 
 struct MatmulKernels {
   // out: [N,OUT]; inp: [N,IN]; weight: [OUT,IN]; bias: [OUT] or null.
