@@ -60,6 +60,7 @@ struct Options {
   int rank_problems = 100;  // training problems for the reward-ranking measurement
   // Base model overrides (0: the default of BaseModelConfig).
   int base_layers = 0, base_d = 0, pretrain_steps = 0, base_batch = 0;
+  int64_t base_seed = -1;
   double p_careful = -1, p_stop = -1, p_right = -1;
 };
 
@@ -91,6 +92,7 @@ BaseModelConfig base_config(const Options& o) {
   if (o.base_d > 0) c.model.d_model = o.base_d;
   if (o.pretrain_steps > 0) c.steps = o.pretrain_steps;
   if (o.base_batch > 0) c.batch = o.base_batch;
+  if (o.base_seed >= 0) c.seed = static_cast<decltype(c.seed)>(o.base_seed);
   if (o.p_careful >= 0) c.corpus.p_careful = o.p_careful;
   if (o.p_stop >= 0) c.corpus.p_stop = o.p_stop;
   if (o.p_right >= 0) c.corpus.p_right_operand = o.p_right;
@@ -357,8 +359,15 @@ int main(int argc, char** argv) {
   app.add_option("--threads", opt.threads, "OpenMP threads (0: OpenMP's default)");
   app.add_option("--rank-problems", opt.rank_problems,
                  "training problems for the base model's reward-ranking measurement");
-  app.add_option("--base-layers", opt.base_layers, "base model layers (default 4)");
-  app.add_option("--base-d", opt.base_d, "base model width (default 128)");
+  const BaseModelConfig defaults{};
+  app.add_option("--base-layers", opt.base_layers,
+                 fmt::format("base model layers (default {})", defaults.model.n_layer));
+  app.add_option("--base-d", opt.base_d,
+                 fmt::format("base model width (default {})", defaults.model.d_model));
+  app.add_option("--base-seed", opt.base_seed,
+                 fmt::format("seed of the base model's corpus and pretraining (default {}; the "
+                             "base's properties vary with it, see docs/arithmetic.md)",
+                             defaults.seed));
   app.add_option("--pretrain-steps", opt.pretrain_steps, "base model pretraining steps");
   app.add_option("--base-batch", opt.base_batch, "base model pretraining batch");
   app.add_option("--p-careful", opt.p_careful, "corpus: share of careful documents");
