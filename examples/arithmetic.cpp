@@ -10,10 +10,11 @@
 //   sft         supervised fine-tuning on the worked rationales (the only rationales we have);
 //   ppo         PPO with the task reward (1 if the last result is the answer), KL to the base;
 //   gfn         GFlowNet (trajectory balance, VarGrad log Z) with log R = log p_base(Z, tool
-//   outputs, Y | 3
-//               worked examples, X), reward temperature 1.1 -> 0.5 over 150 steps, the SPEC's
-//               exploration mixture and a replay buffer seeded with worked rationales.
-// Writes results.json, accuracy.svg and samples.txt to --out; progress goes to stderr.
+//               outputs, Y | 3 worked examples, X), reward temperature 1.1 -> 0.5 over 150
+//               steps, the SPEC's exploration mixture and a replay buffer seeded with worked
+//               rationales.
+// Writes results.json, accuracy.svg, samples.txt and votes.csv (every problem's vote and first
+// rationale) to --out; progress goes to stderr.
 #include <gfnlm/baselines/ppo.hpp>
 #include <gfnlm/baselines/sft.hpp>
 #include <gfnlm/eval/svg.hpp>
@@ -54,7 +55,14 @@ struct Options {
   int worked_seeds = 10;    // worked rationales seeding the replay buffer (paper's code: 10)
   int gfn_steps = 800, ppo_steps = 800, sft_steps = 150;
   int queries_per_step = 4, rows_per_query = 8;
-  double gfn_lr = 5e-4, reward_t_end = 0.5;
+  // GFlowNet training lengths. SPEC section 3 names 5 and 18 for the paper's tokens; a minimum
+  // in training alone leaves STOP after one step untrained, and evaluation (no minimum, like
+  // every method's) then takes it: base seed 1, seed 0: 74.8 / 21.0 / 14.6 -> 29.8 / 24.4 / 11.2
+  // (docs/arithmetic.md). So no minimum, and the evaluation's maximum.
+  int gfn_min_len = 0, gfn_max_len = 24;
+  double gfn_lr = 5e-4, reward_t_end = 0.5, gfn_grad_clip = 1.0;
+  // Tempered exploration's T ~ U[low, high] (SPEC section 4).
+  double gfn_t_low = 0.5, gfn_t_high = 2.0;
   int lora_rank = 16;
   int threads = 0;
   int rank_problems = 100;  // training problems for the reward-ranking measurement
@@ -200,6 +208,43 @@ Json reward_ranking(Context& c, int problems) {
   return j;
 }
 
+// Why a method is wrong where it is: for its wrong votes on the first `problems` test problems of
+// each size, the GFlowNet's reward (the base with demonstrations) of the method's first rationale
+// against that of the correct rationale. Reward below the correct one: the method did not find
+// the reward's mode (a search / optimisation failure); above: the reward itself prefers the wrong
+// rationale (what a reward-matching method would be right to learn).
+Json reward_of_outputs(Context& c, const MethodResult& r, int problems) {
+  RationaleLikelihoodReward<ArithmeticQuery> reward(c.model, c.tok.encode(c.demos), {c.stop});
+  const auto tool = calculator(c.tok);
+  Json out = Json::object();
+  for (const auto& [n, e] : r.acc) {
+    int wrong = 0, reward_prefers_wrong = 0;
+    double gap = 0;
+    const int k = std::min<int>(problems, static_cast<int>(e.problems.size()));
+    for (int i = 0; i < k; ++i) {
+      const auto& p = e.problems[i];
+      if ((p.vote && *p.vote == p.answer) || p.actions.empty()) continue;
+      const ArithmeticQuery& q = c.test[n][i];
+      auto score = [&](std::span<const int32_t> a) {
+        return reward(q, a, replay_tool(tool, q, a));
+      };
+      const double right = score(rationale_actions(c.data.test(n)[i].problem, c.tok));
+      const double got = score(p.actions.front());
+      ++wrong;
+      reward_prefers_wrong += got > right;
+      gap += right - got;
+    }
+    out[std::to_string(n)] = {{"wrong_votes", wrong},
+                              {"reward_prefers_wrong", reward_prefers_wrong},
+                              {"mean_log_r_correct_minus_written", wrong ? gap / wrong : 0.0}};
+    fmt::print(stderr,
+               "  [{}] {} operands: {} wrong of {}; the reward prefers the wrong rationale in {}, "
+               "the correct one by {:.1f} nats on average\n",
+               r.name, n, wrong, k, reward_prefers_wrong, wrong ? gap / wrong : 0.0);
+  }
+  return out;
+}
+
 MethodResult run_zero_shot(Context& c) {
   MethodResult r;
   r.name = "zero-shot";
@@ -271,6 +316,7 @@ MethodResult run_ppo(Context& c) {
   double last_reward = 0;
   for (int step = 0; step < c.opt.ppo_steps; ++step) {
     std::vector<ArithmeticQuery> qs;
+    qs.reserve(rows);
     for (int k = 0; k < rows; ++k) qs.push_back(c.train[rng.below(c.train.size())]);
     const auto s = ppo.train_step(std::span<const ArithmeticQuery>(qs));
     last_reward = s.mean_reward;
@@ -293,9 +339,13 @@ MethodResult run_gfn(Context& c) {
   RationaleLikelihoodReward<ArithmeticQuery> reward(c.model, c.tok.encode(c.demos), {c.stop});
   SamplerConfig cfg;
   cfg.trajectories_per_query = c.opt.rows_per_query;
-  cfg.max_len = c.eval.max_len;
+  cfg.min_len = c.opt.gfn_min_len;
+  cfg.max_len = c.opt.gfn_max_len;
   cfg.reward_temperature = {1.1, c.opt.reward_t_end, 150};
   cfg.optimizer.lr = c.opt.gfn_lr;
+  cfg.grad_clip = c.opt.gfn_grad_clip;
+  cfg.exploration.t_low = c.opt.gfn_t_low;
+  cfg.exploration.t_high = c.opt.gfn_t_high;
   cfg.lr_schedule = {.warmup = 20, .total = 0, .final_fraction = 1.0};
   cfg.buffer.capacity = 10;
   cfg.seed = c.opt.seed + 31;
@@ -353,9 +403,19 @@ int main(int argc, char** argv) {
   app.add_option("--sft-steps", opt.sft_steps);
   app.add_option("--worked-seeds", opt.worked_seeds, "worked rationales seeding the buffer");
   app.add_option("--gfn-lr", opt.gfn_lr, "GFlowNet LoRA learning rate");
+  app.add_option("--gfn-grad-clip", opt.gfn_grad_clip,
+                 "GFlowNet: clip the policy gradient's global norm (<= 0: off)");
+  app.add_option("--gfn-t-low", opt.gfn_t_low, "GFlowNet tempered exploration: lowest T");
+  app.add_option("--gfn-t-high", opt.gfn_t_high, "GFlowNet tempered exploration: highest T");
   app.add_option("--reward-t-end", opt.reward_t_end,
                  "GFlowNet reward temperature after 150 steps (from 1.1)");
+  app.add_option("--gfn-min-len", opt.gfn_min_len,
+                 "GFlowNet training: STOP masked before this many actions (SPEC: 5)");
+  app.add_option("--gfn-max-len", opt.gfn_max_len,
+                 "GFlowNet training: most actions per rationale (SPEC: 18)");
   app.add_option("--queries-per-step", opt.queries_per_step, "PPO / GFlowNet queries per step");
+  app.add_option("--rows-per-query", opt.rows_per_query,
+                 "GFlowNet trajectories per query (PPO: one rollout each of queries x rows)");
   app.add_option("--threads", opt.threads, "OpenMP threads (0: OpenMP's default)");
   app.add_option("--rank-problems", opt.rank_problems,
                  "training problems for the base model's reward-ranking measurement");
@@ -448,9 +508,14 @@ int main(int argc, char** argv) {
         done.push_back(run_gfn(c));
       else
         fail("unknown method '{}' (zero-shot few-shot sft ppo gfn)", name);
+      done.back().extra["reward_of_wrong_outputs"] =
+          reward_of_outputs(c, done.back(), opt.quick ? 4 : opt.rank_problems);
     }
 
     std::ofstream samples(out / "samples.txt");
+    // Every problem's vote and first rationale, for failure analysis beyond samples.txt.
+    std::ofstream votes(out / "votes.csv");
+    votes << "method,operands,problem,question,answer,vote,first_rationale\n";
     GroupedBarChart chart;
     chart.title = "Arithmetic with a calculator: majority-vote accuracy";
     chart.x_label = "operands";
@@ -470,6 +535,13 @@ int main(int argc, char** argv) {
         m[fmt::format("single_rationale_accuracy_{}", n)] = 100 * e.sample_accuracy;
         series.values.push_back(100 * e.accuracy);
         samples << fmt::format("== {} / {} operands ==\n", r.name, n);
+        for (std::size_t i = 0; i < e.problems.size(); ++i) {
+          const auto& p = e.problems[i];
+          const auto question = c.data.test(n)[i].problem;
+          votes << fmt::format("{},{},{},\"{}\",{},{},\"{}\"\n", r.name, n, i,
+                               question_text(question), p.answer,
+                               p.vote ? std::to_string(*p.vote) : "", p.rationales.front());
+        }
         for (std::size_t i = 0; i < std::min<std::size_t>(3, e.problems.size()); ++i) {
           const auto& p = e.problems[i];
           samples << fmt::format("{}  (answer {}, vote {})\n", tok.decode(c.test[n][i].prompt),

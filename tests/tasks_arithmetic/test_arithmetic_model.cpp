@@ -28,6 +28,20 @@ double log_softmax_at(const float* row, int V, int token) {
 
 const Problem kProblem{{6, 0, 4, 8}, {'-', '-', '-'}};
 
+// A tiny untrained model behind LmPolicy, wrapped with the calculator.
+struct TinyToolPolicy {
+  explicit TinyToolPolicy(uint64_t seed)
+      : rng(seed),
+        model(tiny(tok.vocab_size()), rng),
+        inner(model, tok.token_id(".")),
+        policy(inner, Calculator<ArithmeticTokenizer>(tok).function<ArithmeticQuery>()) {}
+  ArithmeticTokenizer tok = make_tokenizer();
+  Rng rng;
+  BaseModel model;
+  LmPolicy<Cpu, ArithmeticQuery> inner;
+  ToolPolicy<LmPolicy<Cpu, ArithmeticQuery>> policy;
+};
+
 }  // namespace
 
 TEST_CASE("Sampler with the calculator: tool tokens are context, log q covers actions only") {
@@ -82,12 +96,10 @@ TEST_CASE("Sampler with the calculator: tool tokens are context, log q covers ac
 }
 
 TEST_CASE("ToolPolicy inserts calculator output during rollouts and replays it for scoring") {
-  const ArithmeticTokenizer tok = make_tokenizer();
-  Rng rng(4);
-  BaseModel model(tiny(tok.vocab_size()), rng);
-  LmPolicy<Cpu, ArithmeticQuery> inner(model, tok.token_id("."));
-  const Calculator<ArithmeticTokenizer> calc(tok);
-  ToolPolicy<LmPolicy<Cpu, ArithmeticQuery>> policy(inner, calc.function<ArithmeticQuery>());
+  TinyToolPolicy tiny_policy(4);
+  const auto& tok = tiny_policy.tok;
+  auto& inner = tiny_policy.inner;
+  auto& policy = tiny_policy.policy;
   const auto query = make_query(Item{kProblem, -6}, tok, 0);
   const std::vector<ArithmeticQuery> rows{query};
   policy.start_rollout(rows);
@@ -193,4 +205,39 @@ TEST_CASE("base model: pretraining lowers the loss and the cache returns the sam
   other.corpus.p_stop = 0.5;
   CHECK(other.cache_name() != cfg.cache_name());
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("evaluate: votes over rationales whose stored actions replay to the stored text") {
+  TinyToolPolicy tiny_policy(6);
+  const auto& tok = tiny_policy.tok;
+  auto& policy = tiny_policy.policy;
+  const std::vector<ArithmeticQuery> queries{make_query(Item{kProblem, -6}, tok, 0),
+                                             make_query(Item{{{1, 2, 3}, {'+', '+'}}, 6}, tok, 1)};
+  EvalConfig cfg;
+  cfg.samples = 5;
+  cfg.temperature = 1.0;  // an untrained model: varied rationales
+  cfg.max_len = 12;
+  cfg.problems_per_batch = 1;  // two rollout batches
+  Rng eval_rng(7);
+  const EvalResult res =
+      evaluate(policy, std::span<const ArithmeticQuery>(queries), tok, cfg, eval_rng);
+  REQUIRE(res.problems.size() == 2);
+  int right = 0, right_samples = 0;
+  for (std::size_t i = 0; i < 2; ++i) {
+    const auto& p = res.problems[i];
+    CHECK(p.answer == queries[i].answer);
+    REQUIRE(p.rationales.size() == 5);
+    REQUIRE(p.actions.size() == 5);
+    std::vector<std::optional<long>> answers;
+    for (int k = 0; k < 5; ++k) {
+      CHECK(static_cast<int>(p.actions[k].size()) <= cfg.max_len);
+      CHECK(with_calculator(tok.decode(p.actions[k])) == p.rationales[k]);
+      answers.push_back(extract_answer(p.rationales[k]));
+      right_samples += answers.back() && *answers.back() == p.answer;
+    }
+    CHECK(p.vote == vote(answers));
+    right += p.vote && *p.vote == p.answer;
+  }
+  CHECK(res.accuracy == Approx(right / 2.0));
+  CHECK(res.sample_accuracy == Approx(right_samples / 10.0));
 }

@@ -147,6 +147,7 @@ class PpoTrainer {
         std::sort(mb_rows.begin(), mb_rows.end());
         const auto mb = slice_rows(batch_, mb_rows);
         std::vector<Query> mb_queries;
+        mb_queries.reserve(mb_rows.size());
         for (int b : mb_rows) mb_queries.push_back(row_queries[b]);
         // Gather this minibatch's actions and their stored quantities.
         std::vector<EpisodeAction> mb_actions;

@@ -26,7 +26,8 @@ struct EvalConfig {
 struct ProblemResult {
   long answer = 0;
   std::optional<long> vote;
-  std::vector<std::string> rationales;  // with the calculator's output in place
+  std::vector<std::string> rationales;        // with the calculator's output in place
+  std::vector<std::vector<int32_t>> actions;  // each rationale's actions (STOP excluded)
 };
 
 struct EvalResult {
@@ -56,7 +57,9 @@ EvalResult evaluate(ToolPolicy<P>& policy, std::span<const ArithmeticQuery> quer
       std::vector<std::optional<long>> answers;
       for (int k = 0; k < cfg.samples; ++k) {
         const int b = static_cast<int>((i - lo) * cfg.samples + k);
-        const std::string text = with_calculator(tok.decode(row_actions(batch, b)));
+        const auto actions = row_actions(batch, b);
+        const std::string text = with_calculator(tok.decode(actions));
+        pr.actions.emplace_back(actions.begin(), actions.end());
         answers.push_back(extract_answer(text));
         if (answers.back() && *answers.back() == pr.answer) ++right_samples;
         pr.rationales.push_back(text);
