@@ -142,6 +142,24 @@ void fresh_adapters(Context& c, uint64_t salt) {
   c.model.set_adapters_enabled(true);
 }
 
+// The GFlowNet's reward: log p_base(Z, tool outputs, ".", Y | the 3 demonstrations, X).
+RationaleLikelihoodReward<ArithmeticQuery> gfn_reward(const Context& c) {
+  return {c.model, c.tok.encode(c.demos), {c.stop}};
+}
+
+// log R of one rationale given as actions, the calculator's output replayed into it.
+class RationaleScorer {
+ public:
+  explicit RationaleScorer(const Context& c) : reward_(gfn_reward(c)), tool_(calculator(c.tok)) {}
+  double operator()(const ArithmeticQuery& q, std::span<const int32_t> actions) {
+    return reward_(q, actions, replay_tool(tool_, q, actions));
+  }
+
+ private:
+  RationaleLikelihoodReward<ArithmeticQuery> reward_;
+  ToolFunction<ArithmeticQuery> tool_;
+};
+
 void evaluate_method(Context& c, MethodResult& r, const std::string& prompt_prefix = {}) {
   const auto t0 = Clock::now();
   Policy0 inner(c.model, c.stop);
@@ -164,8 +182,7 @@ void evaluate_method(Context& c, MethodResult& r, const std::string& prompt_pref
 // How well the base model, as the GFlowNet's reward, prefers the right rationale: for training
 // problems, log R of the correct rationale vs sloppy / wrong-operand ones ending elsewhere.
 Json reward_ranking(Context& c, int problems) {
-  RationaleLikelihoodReward<ArithmeticQuery> reward(c.model, c.tok.encode(c.demos), {c.stop});
-  const auto tool = calculator(c.tok);
+  RationaleScorer scorer(c);
   Rng rng(c.opt.seed + 99);
   CorpusConfig sloppy;
   sloppy.p_stop = 0.5;
@@ -175,11 +192,7 @@ Json reward_ranking(Context& c, int problems) {
   for (int i = 0; i < problems && i < static_cast<int>(c.data.train_qa.size()); ++i) {
     const Item& item = c.data.train_qa[i];
     const ArithmeticQuery q = make_query(item, c.tok, i);
-    auto score = [&](const std::string& z) {
-      const auto a = c.tok.encode(z);
-      const auto ctx = replay_tool(tool, q, a);
-      return reward(q, a, ctx);
-    };
+    auto score = [&](const std::string& z) { return scorer(q, c.tok.encode(z)); };
     const double right = score(rationale_actions_text(item.problem));
     bool best = true;
     for (int k = 0; k < 4; ++k) {
@@ -217,8 +230,7 @@ Json reward_ranking(Context& c, int problems) {
 // the reward's mode (a search / optimisation failure); above: the reward itself prefers the wrong
 // rationale (what a reward-matching method would be right to learn).
 Json reward_of_outputs(Context& c, const MethodResult& r, int problems) {
-  RationaleLikelihoodReward<ArithmeticQuery> reward(c.model, c.tok.encode(c.demos), {c.stop});
-  const auto tool = calculator(c.tok);
+  RationaleScorer score(c);
   Json out = Json::object();
   for (const auto& [n, e] : r.acc) {
     int wrong = 0, reward_prefers_wrong = 0;
@@ -228,11 +240,8 @@ Json reward_of_outputs(Context& c, const MethodResult& r, int problems) {
       const auto& p = e.problems[i];
       if ((p.vote && *p.vote == p.answer) || p.actions.empty()) continue;
       const ArithmeticQuery& q = c.test[n][i];
-      auto score = [&](std::span<const int32_t> a) {
-        return reward(q, a, replay_tool(tool, q, a));
-      };
-      const double right = score(rationale_actions(c.data.test(n)[i].problem, c.tok));
-      const double got = score(p.actions.front());
+      const double right = score(q, rationale_actions(c.data.test(n)[i].problem, c.tok));
+      const double got = score(q, p.actions.front());
       ++wrong;
       reward_prefers_wrong += got > right;
       gap += right - got;
@@ -339,7 +348,7 @@ MethodResult run_gfn(Context& c) {
   fresh_adapters(c, 3);
   const auto t0 = Clock::now();
   Policy0 policy(c.model, c.stop);
-  RationaleLikelihoodReward<ArithmeticQuery> reward(c.model, c.tok.encode(c.demos), {c.stop});
+  auto reward = gfn_reward(c);
   SamplerConfig cfg;
   cfg.trajectories_per_query = c.opt.rows_per_query;
   cfg.min_len = c.opt.gfn_min_len;
