@@ -2,8 +2,10 @@
 // and prints tokens/s and model FLOPs utilisation as JSON (issue 7, acceptance 3: MFU =
 // (6N + 6 L C T) tokens/s / peak, N all parameters; with --lora-rank the frozen base still
 // counts in N, so that figure is an upper bound). Random weights and tokens: speed, not learning.
-//   gpt2_step_cuda --batch 8 --seq 1024 --steps 10 --peak-tflops 67   (H100 SXM float32 non-tensor)
-#include <gfnlm/backend/cuda/adamw.cuh>
+// --precision picks the GEMMs' arithmetic (backend/cuda/blas.cuh); the MFU's peak follows it
+// (H100 / H200 SXM dense: float32 67, tf32 494.5, bf16 989 TFLOP/s) unless --peak-tflops is given.
+//   gpt2_step_cuda --batch 8 --seq 1024 --steps 10 --precision bf16
+#include <gfnlm/model/cuda/adamw.cuh>
 #include <gfnlm/backend/cuda/backend.cuh>
 #include <gfnlm/model/transformer.hpp>
 
@@ -13,9 +15,10 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <string>
 
 int main(int argc, char** argv) {
-  CLI::App app{"GPT-2 training-step throughput on the CUDA backend (float32)"};
+  CLI::App app{"GPT-2 training-step throughput on the CUDA backend"};
   gfnlm::TransformerConfig cfg;
   cfg.vocab_size = 50257;
   cfg.max_seq_len = 1024;
@@ -23,7 +26,8 @@ int main(int argc, char** argv) {
   cfg.n_head = 12;
   cfg.d_model = 768;
   int batch = 8, seq = 1024, steps = 10, lora_rank = 0;
-  double peak_tflops = 67.0;
+  double peak_tflops = 0;
+  std::string precision = "fp32";
   app.add_option("--vocab", cfg.vocab_size, "vocabulary size");
   app.add_option("--layers", cfg.n_layer, "transformer blocks");
   app.add_option("--heads", cfg.n_head, "attention heads");
@@ -32,13 +36,22 @@ int main(int argc, char** argv) {
   app.add_option("--seq", seq, "tokens per sequence (also max_seq_len)");
   app.add_option("--steps", steps, "timed steps (after one warm-up step)");
   app.add_option("--lora-rank", lora_rank, "train LoRA adapters of this rank (0: full model)");
-  app.add_option("--peak-tflops", peak_tflops, "the device's peak for the MFU figure");
+  app.add_option("--precision", precision, "GEMM arithmetic: fp32, tf32 or bf16")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}));
+  app.add_option("--peak-tflops", peak_tflops,
+                 "the device's peak for the MFU figure (default: H100/H200 SXM, per precision)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (!gfnlm::cuda::device_available()) {
       std::fprintf(stderr, "no CUDA device\n");
       return 2;
     }
+    const auto mode = gfnlm::cuda::parse_gemm_precision(precision);
+    gfnlm::cuda::set_gemm_precision(mode);
+    if (peak_tflops <= 0)
+      peak_tflops = mode == gfnlm::cuda::GemmPrecision::bf16   ? 989.0
+                    : mode == gfnlm::cuda::GemmPrecision::tf32 ? 494.5
+                                                               : 67.0;
     cfg.max_seq_len = seq;
     gfnlm::Rng rng(1);
     gfnlm::Transformer<gfnlm::Cuda> model(cfg, rng);
@@ -47,16 +60,33 @@ int main(int argc, char** argv) {
     std::vector<int32_t> tokens(static_cast<std::size_t>(batch) * seq);
     for (auto& t : tokens) t = static_cast<int32_t>(rng.below(cfg.vocab_size));
     double loss = 0;
+    // Device time of each phase (events, summed over the timed steps): forward + cross-entropy,
+    // backward, clipping + AdamW.
+    cudaEvent_t marks[4];
+    for (auto& e : marks) GFNLM_CUDA_CHECK(cudaEventCreate(&e));
+    double phase_ms[3] = {0, 0, 0};
+    bool timing = false;
     auto step = [&] {
+      GFNLM_CUDA_CHECK(cudaEventRecord(marks[0]));
       model.forward(tokens.data(), batch, seq);
       loss = model.cross_entropy(tokens.data());
+      GFNLM_CUDA_CHECK(cudaEventRecord(marks[1]));
       model.zero_grad();
       model.backward_cross_entropy();
+      GFNLM_CUDA_CHECK(cudaEventRecord(marks[2]));
       gfnlm::cuda::clip_grad_norm(model.parameters(), 1.0);
       opt.step();
+      GFNLM_CUDA_CHECK(cudaEventRecord(marks[3]));
+      GFNLM_CUDA_CHECK(cudaEventSynchronize(marks[3]));
+      for (int k = 0; k < 3 && timing; ++k) {
+        float ms = 0;
+        GFNLM_CUDA_CHECK(cudaEventElapsedTime(&ms, marks[k], marks[k + 1]));
+        phase_ms[k] += ms;
+      }
     };
     step();  // warm-up: allocations, cuBLAS handle
     gfnlm::Cuda::synchronize();
+    timing = true;
     const auto start = std::chrono::steady_clock::now();
     for (int s = 0; s < steps; ++s) {
       step();
@@ -73,7 +103,12 @@ int main(int argc, char** argv) {
                        {"seq", seq},
                        {"parameters", n},
                        {"lora_rank", lora_rank},
+                       {"precision", precision},
+                       {"peak_tflops", peak_tflops},
                        {"seconds_per_step", secs / steps},
+                       {"forward_ms", phase_ms[0] / steps},
+                       {"backward_ms", phase_ms[1] / steps},
+                       {"optimizer_ms", phase_ms[2] / steps},
                        {"tokens_per_s", tokens_per_s},
                        {"mfu", flops_per_token * tokens_per_s / (peak_tflops * 1e12)},
                        {"loss", loss}};

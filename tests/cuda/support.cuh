@@ -4,6 +4,7 @@
 #include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/backend/cuda/backend.cuh>
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/model/config.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -27,6 +28,27 @@ inline std::vector<int32_t> random_tokens(Rng& rng, std::size_t n, int V) {
   std::vector<int32_t> v(n);
   for (auto& x : v) x = static_cast<int32_t>(rng.below(static_cast<uint64_t>(V)));
   return v;
+}
+
+// The small GPT-2 the model-level agreement tests share: a vocabulary of 67 (odd, like GPT-2's),
+// 2 blocks of 4 heads, width 48.
+inline TransformerConfig small_config(bool tied = true) {
+  TransformerConfig c;
+  c.vocab_size = 67;
+  c.max_seq_len = 16;
+  c.n_layer = 2;
+  c.n_head = 4;
+  c.d_model = 48;
+  c.tied_head = tied;
+  return c;
+}
+
+// n values at p (backend Bk's memory) as a host vector.
+template <class Bk>
+std::vector<float> host_copy(const float* p, std::size_t n) {
+  std::vector<float> out(n);
+  Bk::to_host(out.data(), p, n);
+  return out;
 }
 
 // A device copy of host data, and back.

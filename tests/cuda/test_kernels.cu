@@ -3,8 +3,8 @@
 // and deliberately not multiples of the warp or block sizes.
 #include "support.cuh"
 
-#include <gfnlm/backend/cuda/adamw.cuh>
 #include <gfnlm/model/adamw.hpp>
+#include <gfnlm/model/cuda/adamw.cuh>
 
 #include <sstream>
 

@@ -4,37 +4,21 @@
 // 1e-4 relative. Both models start from the same seed: initialisation runs on the host.
 #include "support.cuh"
 
-#include <gfnlm/backend/cuda/adamw.cuh>
 #include <gfnlm/gfn/objectives/modified_subtb.hpp>
 #include <gfnlm/model/adamw.hpp>
+#include <gfnlm/model/cuda/adamw.cuh>
 #include <gfnlm/model/transformer.hpp>
 
 #include <span>
 
 using namespace gfnlm;
+using gfnlm::test::host_copy;
 using gfnlm::test::random_tokens;
 using gfnlm::test::random_vector;
 using gfnlm::test::require_close;
+using gfnlm::test::small_config;
 
 namespace {
-
-TransformerConfig small_config(bool tied) {
-  TransformerConfig c;
-  c.vocab_size = 67;
-  c.max_seq_len = 16;
-  c.n_layer = 2;
-  c.n_head = 4;
-  c.d_model = 48;
-  c.tied_head = tied;
-  return c;
-}
-
-template <class Bk>
-std::vector<float> host_copy(const float* p, std::size_t n) {
-  std::vector<float> out(n);
-  Bk::to_host(out.data(), p, n);
-  return out;
-}
 
 template <class Bk>
 std::vector<float> logits_of(const Transformer<Bk>& m) {

@@ -24,3 +24,4 @@ endfunction()
 
 gfnlm_add_cuda_test(test_cuda_kernels SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kernels.cu)
 gfnlm_add_cuda_test(test_cuda_transformer SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_transformer.cu)
+gfnlm_add_cuda_test(test_cuda_precision SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_precision.cu)
