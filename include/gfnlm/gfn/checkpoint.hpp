@@ -8,6 +8,7 @@
 // bad file leaves it as it was.
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/serialize.hpp>
+#include <gfnlm/model/optimizer.hpp>
 #include <gfnlm/model/parameter.hpp>
 
 #include <cstdint>
@@ -50,12 +51,17 @@ inline void read_header(std::istream& is, const std::string& path) {
               version, kSamplerVersion);
 }
 
-// Names and values of every parameter tensor.
-inline void write_parameters(std::ostream& os, const ParameterList<float>& params) {
+// Names and values of every parameter tensor. Memory copies the values out of the parameters'
+// memory (a ParameterOptimizer's to_host: a policy's parameters may live on a device).
+template <class Memory = HostOptimizer>
+void write_parameters(std::ostream& os, const ParameterList<float>& params) {
   write_pod<uint64_t>(os, params.size());
+  std::vector<float> host;
   for (const auto& p : params) {
     write_string(os, p.name);
-    write_array(os, p.value, p.size);
+    host.resize(p.size);
+    Memory::to_host(host.data(), p.value, p.size);
+    write_array(os, host.data(), p.size);
   }
 }
 
@@ -87,10 +93,12 @@ inline std::vector<std::vector<float>> read_parameters(std::istream& is,
   return values;
 }
 
-inline void commit_parameters(const ParameterList<float>& params,
-                              const std::vector<std::vector<float>>& values) {
+// Memory copies the values into the parameters' memory (a ParameterOptimizer's from_host).
+template <class Memory = HostOptimizer>
+void commit_parameters(const ParameterList<float>& params,
+                       const std::vector<std::vector<float>>& values) {
   for (std::size_t k = 0; k < params.size(); ++k)
-    for (std::size_t i = 0; i < params[k].size; ++i) params[k].value[i] = values[k][i];
+    Memory::from_host(params[k].value, values[k].data(), params[k].size);
 }
 
 }  // namespace gfnlm::checkpoint

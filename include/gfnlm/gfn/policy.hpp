@@ -5,6 +5,7 @@
 // LmPolicy model it, so every objective can be tested against an enumerable target.
 #include <gfnlm/core/tensor.hpp>
 #include <gfnlm/gfn/trajectory.hpp>
+#include <gfnlm/model/optimizer.hpp>
 #include <gfnlm/model/parameter.hpp>
 
 #include <concepts>
@@ -37,5 +38,27 @@ concept Policy = requires(P p, const P cp, std::span<const typename P::Query> ro
   p.backward(state_dlogits);
   { p.parameters() } -> std::convertible_to<ParameterList<float>>;
 };
+
+// Optional: a policy whose parameters() point outside host memory (LmPolicy over a device model)
+// names the ParameterOptimizer that zeroes, clips, steps and checkpoints them as `P::Optimizer`
+// (model/optimizer.hpp); the Sampler uses it, and HostOptimizer for every other policy.
+namespace detail {
+template <class P>
+struct PolicyOptimizerOf {
+  using type = HostOptimizer;
+};
+template <class P>
+requires requires {
+  typename P::Optimizer;
+}
+struct PolicyOptimizerOf<P> {
+  static_assert(ParameterOptimizer<typename P::Optimizer>,
+                "Policy::Optimizer must model gfnlm::ParameterOptimizer (model/optimizer.hpp)");
+  using type = typename P::Optimizer;
+};
+}  // namespace detail
+
+template <class P>
+using PolicyOptimizer = typename detail::PolicyOptimizerOf<P>::type;
 
 }  // namespace gfnlm

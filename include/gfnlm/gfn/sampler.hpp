@@ -15,6 +15,10 @@
 //      masked log-softmax -> log q, tempered log R, objective -> d loss / d log q -> d loss /
 //      d logits (scaled by 1 / #queries) -> policy.backward;
 //   5. clip, AdamW on the policy (warm-up schedule) and on the objective's own parameters.
+// The policy's parameters are zeroed, clipped, stepped and checkpointed by PolicyOptimizer<P>
+// (gfn/policy.hpp): the host's AdamW, or the policy's own `Optimizer` where its parameters live
+// on a device (LmPolicy<Cuda>), so this file never names a backend. The objective's parameters
+// (log Z, root flows) are always on the host.
 #include <gfnlm/core/atomic_file.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
@@ -148,7 +152,7 @@ class Sampler {
     m.mean_log_r = finite_r > 0 ? sum_r / finite_r : -std::numeric_limits<double>::infinity();
 
     // 4. Loss and gradients, one query at a time.
-    zero_grad(policy_params());
+    PolicyOpt::zero_grad(policy_params());
     zero_grad(objective_.parameters());
     double log_z_sum = 0, spread_sum = 0;
     int log_z_count = 0;
@@ -172,7 +176,7 @@ class Sampler {
 
     // 5. Optimiser steps.
     const auto params = policy_params();
-    m.grad_norm = clip_grad_norm(params, config_.grad_clip);
+    m.grad_norm = PolicyOpt::clip_grad_norm(params, config_.grad_clip);
     const double lr_scale = config_.lr_schedule(step_);
     m.lr = config_.optimizer.lr * lr_scale;
     policy_opt_.step(lr_scale);
@@ -264,7 +268,7 @@ class Sampler {
       const auto state = rng_.state();
       for (uint64_t word : state) write_pod<uint64_t>(os, word);
       checkpoint::write_section(os, "policy.parameters");
-      checkpoint::write_parameters(os, policy_.parameters());
+      checkpoint::write_parameters<PolicyOpt>(os, policy_.parameters());
       checkpoint::write_section(os, "policy.optimizer");
       policy_opt_.save(os);
       checkpoint::write_section(os, "objective.parameters");
@@ -306,7 +310,7 @@ class Sampler {
       buffer.load(is);
       checkpoint::read_section(is, "end");
       // All read: commit.
-      checkpoint::commit_parameters(policy_list, policy_values);
+      checkpoint::commit_parameters<PolicyOpt>(policy_list, policy_values);
       checkpoint::commit_parameters(objective_list, objective_values);
       policy_opt_ = std::move(policy_opt);
       objective_opt_ = std::move(objective_opt);
@@ -331,6 +335,8 @@ class Sampler {
   const TrajectoryBatch& last_batch() const { return batch_; }
 
  private:
+  using PolicyOpt = PolicyOptimizer<P>;
+
   struct Row {
     std::vector<int32_t> actions;
     std::vector<ContextInsert> context;
@@ -526,7 +532,7 @@ class Sampler {
   B buffer_;
   Rng rng_;
   LogitMask mask_;
-  AdamW<float> policy_opt_;
+  PolicyOpt policy_opt_;
   AdamW<float> objective_opt_;
   int step_ = 0;
   KeyFunction key_;

@@ -3,11 +3,16 @@
 // cache, so a step costs one position per live row; scoring teacher-forces whole rows (prompt,
 // actions and tool context interleaved) in one batched forward and hands the sampler the logits
 // at every state; backward scatters d loss / d logits back to those positions.
+// The model may run on a backend whose memory is not the host's (Transformer<Cuda>): then each
+// score / decode call copies its logits to the host once, backward copies the scattered
+// d logits to one reused device buffer, and `Optimizer` (the backend's, model/optimizer.hpp)
+// tells the Sampler how to step parameters() where they live. Host backends take the direct path.
 #include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/gfn/policy.hpp>
 #include <gfnlm/gfn/trajectory.hpp>
 #include <gfnlm/model/kv_cache.hpp>
+#include <gfnlm/model/optimizer.hpp>
 #include <gfnlm/model/transformer.hpp>
 #include <gfnlm/policies/lm_query.hpp>
 
@@ -21,11 +26,14 @@
 namespace gfnlm {
 
 // Model: Transformer (GPT-2 blocks) or LlamaTransformer, float; anything with their forward /
-// backward / decode / parameters API and a `Cache` type.
+// backward / decode / parameters API, a `Cache` type and a `backend_type`.
 template <class Model, PromptedQuery Q = LmQuery>
 class BasicLmPolicy {
  public:
   using Query = Q;
+  using Backend = typename Model::backend_type;
+  // What the Sampler zeroes, clips, steps and checkpoints parameters() with (gfn/policy.hpp).
+  using Optimizer = BackendOptimizer<Backend>;
 
   // The policy borrows the model: a reward may score with the same object, adapters off.
   BasicLmPolicy(Model& model, int32_t stop_token) : model_(&model), stop_(stop_token) {
@@ -121,6 +129,11 @@ class BasicLmPolicy {
     model_->forward(tokens_.data(), B, T);
     B_ = B, T_ = T, L_ = L;
     const float* logits = model_->logits();
+    if constexpr (!Backend::host_memory) {
+      host_logits_.resize(static_cast<std::size_t>(B) * T * V);
+      Backend::to_host(host_logits_.data(), logits, host_logits_.size());
+      logits = host_logits_.data();
+    }
     state_logits.resize({std::size_t(B), std::size_t(L + 1), std::size_t(V)});
     for (int b = 0; b < B; ++b)
       for (int t = 0; t <= L; ++t) {
@@ -144,7 +157,15 @@ class BasicLmPolicy {
         const float* src = &state_dlogits(b, t, 0);
         std::copy_n(src, V, dlogits_.data() + (static_cast<std::size_t>(b) * T_ + p) * V);
       }
-    model_->backward(dlogits_.data());
+    if constexpr (Backend::host_memory) {
+      model_->backward(dlogits_.data());
+    } else {
+      if (Backend::size(device_dlogits_) < dlogits_.size())
+        device_dlogits_ = Backend::template alloc<float>(dlogits_.size());
+      float* device = Backend::data(device_dlogits_);
+      Backend::from_host(device, dlogits_.data(), dlogits_.size());
+      model_->backward(device);
+    }
   }
 
   ParameterList<float> parameters() { return model_->parameters(); }
@@ -173,10 +194,16 @@ class BasicLmPolicy {
   void flush() {
     if (pending_.empty()) return;
     model_->set_adapters_enabled(true);
-    const auto logits = model_->decode(*cache_, pending_);
+    const auto decoded = model_->decode(*cache_, pending_);
+    const float* logits = decoded.data();
+    if constexpr (!Backend::host_memory) {
+      host_logits_.resize(decoded.size());
+      Backend::to_host(host_logits_.data(), logits, decoded.size());
+      logits = host_logits_.data();
+    }
     const int V = vocab_size();
     for (std::size_t i = 0; i < pending_.size(); ++i)
-      std::copy_n(logits.data() + i * V, V, last_logits_.data() + pending_[i].row * V);
+      std::copy_n(logits + i * V, V, last_logits_.data() + pending_[i].row * V);
     pending_.clear();
   }
 
@@ -191,6 +218,10 @@ class BasicLmPolicy {
   std::vector<int> state_pos_;
   std::vector<float> dlogits_;
   int B_ = 0, T_ = 0, L_ = 0;
+  // Device backends only: the host copy of the last logits (score or decode) and the device copy
+  // of dlogits_ that backward hands the model.
+  std::vector<float> host_logits_;
+  typename Backend::template Buffer<float> device_dlogits_;
 };
 
 template <class Bk = Cpu, PromptedQuery Q = LmQuery>

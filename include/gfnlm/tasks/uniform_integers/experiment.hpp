@@ -225,6 +225,53 @@ AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const AnswerCodec<
   return counts;
 }
 
+// The GFlowNet fine-tuning of `policy` (its model already has fresh LoRA adapters) with the
+// configured objective; returns the mask the trained sampler samples with. Any LmPolicy: the
+// backend is the policy's (examples/uniform_integers_cuda.cu trains on Transformer<Cuda>).
+template <class P, Tokenizer Tok>
+LogitMask train_gflownet(P& policy, const AnswerCodec<Tok>& codec, const LmQuery& query,
+                         const ExperimentConfig& config,
+                         const std::function<void(const std::string&)>& say,
+                         std::vector<CurvePoint>& curve) {
+  if (config.gfn_objective == ExperimentConfig::Objective::trajectory_balance)
+    return detail::train_gflownet(
+        policy,
+        TrajectoryBalance(TrajectoryBalanceConfig{.log_z_init = config.gfn_log_z_init,
+                                                  .log_z_lr = config.gfn_log_z_lr}),
+        codec, query, config, say, curve);
+  return detail::train_gflownet(
+      policy,
+      ModifiedSubTB(ModifiedSubTBConfig{.lambda = config.gfn_subtb_lambda,
+                                        .learn_root_flow = config.gfn_subtb_root_flow,
+                                        .log_z_init = config.gfn_log_z_init,
+                                        .log_z_lr = config.gfn_log_z_lr}),
+      codec, query, config, say, curve);
+}
+
+// Samples r's model `config.samples` times and fills r's counts, report, exact probabilities and
+// (log_z) log-partition estimate. Base, PPO and SFT sample without masks; the GFlowNet with its
+// Sampler's (min-length) mask.
+template <class P, Tokenizer Tok>
+void evaluate_model(ModelResult& r, P& policy, const LmQuery& query, const AnswerCodec<Tok>& codec,
+                    const ExperimentConfig& config, bool log_z, const LogitMask* mask,
+                    const std::function<void(const std::string&)>& say) {
+  const auto te = detail::Clock::now();
+  Rng eval_rng(config.seed * 31 + r.name.size());
+  LogPartitionEstimate est;
+  r.counts = evaluate_policy(policy, query, codec, config.samples, config.eval_chunk, eval_rng,
+                             &config.gfn_reward, log_z ? &est : nullptr, mask);
+  if (log_z) r.log_z = est;
+  r.exact = exact_answer_probabilities(policy, query, codec, mask);
+  r.report = uniformity_report(r.counts.value, double(r.counts.invalid()));
+  r.eval_seconds = detail::seconds_since(te);
+  say(fmt::format(
+      "  evaluated {:9s} {:5.1f}% valid  KL {:.4f}  distinct {}  ({:.1f} s); exact: valid {:.4f} "
+      "KL {:.4f} q(100) x 101 = {:.3f}",
+      r.name, 100 * r.report.valid_fraction, r.report.kl_valid, r.report.distinct_valid,
+      r.eval_seconds, r.exact.valid_mass, r.exact.kl_valid,
+      std::exp(r.exact.log_q[100 - kMinValue]) * kNumValues));
+}
+
 // The fine-tunings and the evaluation on any base model (Transformer or LlamaTransformer, float)
 // whose answers are read through `codec` (the prompt's tokens inside it), with `stop` as the STOP
 // token. base_result carries the base model's name and preparation time. progress receives one
@@ -259,21 +306,8 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
   Model gfn_model = adapted(1);
   Policy gfn_policy(gfn_model, stop);
   auto t0 = detail::Clock::now();
-  LogitMask gfn_mask;
-  if (config.gfn_objective == ExperimentConfig::Objective::trajectory_balance)
-    gfn_mask = detail::train_gflownet(
-        gfn_policy,
-        TrajectoryBalance(TrajectoryBalanceConfig{.log_z_init = config.gfn_log_z_init,
-                                                  .log_z_lr = config.gfn_log_z_lr}),
-        codec, query, config, say, results.gfn_curve);
-  else
-    gfn_mask = detail::train_gflownet(
-        gfn_policy,
-        ModifiedSubTB(ModifiedSubTBConfig{.lambda = config.gfn_subtb_lambda,
-                                          .learn_root_flow = config.gfn_subtb_root_flow,
-                                          .log_z_init = config.gfn_log_z_init,
-                                          .log_z_lr = config.gfn_log_z_lr}),
-        codec, query, config, say, results.gfn_curve);
+  const LogitMask gfn_mask =
+      train_gflownet(gfn_policy, codec, query, config, say, results.gfn_curve);
   ModelResult gfn_result;
   gfn_result.name = "GFlowNet";
   gfn_result.train_seconds = detail::seconds_since(t0);
@@ -316,23 +350,8 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
   sft_result.train_seconds = detail::seconds_since(t0);
 
   // Evaluation: the same sampler code for every model.
-  // Base, PPO and SFT sample without masks; the GFlowNet with its Sampler's (min-length) mask.
   auto evaluate = [&](ModelResult& r, Policy& policy, bool log_z, const LogitMask* mask = nullptr) {
-    const auto te = detail::Clock::now();
-    Rng eval_rng(config.seed * 31 + r.name.size());
-    LogPartitionEstimate est;
-    r.counts = evaluate_policy(policy, query, codec, config.samples, config.eval_chunk, eval_rng,
-                               &config.gfn_reward, log_z ? &est : nullptr, mask);
-    if (log_z) r.log_z = est;
-    r.exact = exact_answer_probabilities(policy, query, codec, mask);
-    r.report = uniformity_report(r.counts.value, double(r.counts.invalid()));
-    r.eval_seconds = detail::seconds_since(te);
-    say(fmt::format(
-        "  evaluated {:9s} {:5.1f}% valid  KL {:.4f}  distinct {}  ({:.1f} s); exact: valid {:.4f} "
-        "KL {:.4f} q(100) x 101 = {:.3f}",
-        r.name, 100 * r.report.valid_fraction, r.report.kl_valid, r.report.distinct_valid,
-        r.eval_seconds, r.exact.valid_mass, r.exact.kl_valid,
-        std::exp(r.exact.log_q[100 - kMinValue]) * kNumValues));
+    evaluate_model(r, policy, query, codec, config, log_z, mask, say);
   };
   say(fmt::format("evaluating {} samples per model", config.samples));
   evaluate(base_result, base_policy, false);
