@@ -32,9 +32,9 @@ def peak_rss_mb():
 
 
 class Block(nn.Module):
-    def __init__(self, C, NH):
+    def __init__(self, C, NH, sdpa=False):
         super().__init__()
-        self.NH = NH
+        self.NH, self.sdpa = NH, sdpa  # sdpa: PyTorch's fused attention (no past) instead of ours
         self.ln_1 = nn.LayerNorm(C)
         self.c_attn = nn.Linear(C, 3 * C)
         self.c_proj = nn.Linear(C, C)
@@ -52,20 +52,24 @@ class Block(nn.Module):
             k = torch.cat((past[0], k), dim=2)
             v = torch.cat((past[1], v), dim=2)
         P = k.shape[2] - T
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
-        if T > 1:  # one new position sees every cached one: no mask needed
-            att = att.masked_fill(mask[P:P + T, :P + T] == 0, float("-inf"))
-        y = (att.softmax(dim=-1) @ v).transpose(1, 2).contiguous().view(B, T, C)
+        if self.sdpa and P == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
+            if T > 1:  # one new position sees every cached one: no mask needed
+                att = att.masked_fill(mask[P:P + T, :P + T] == 0, float("-inf"))
+            y = att.softmax(dim=-1) @ v
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
         x = x + self.c_proj(y)
         return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh")), (k, v)
 
 
 class GPT(nn.Module):
-    def __init__(self, V, maxT, L, NH, C):
+    def __init__(self, V, maxT, L, NH, C, sdpa=False):
         super().__init__()
         self.wte = nn.Embedding(V, C)
         self.wpe = nn.Embedding(maxT, C)
-        self.h = nn.ModuleList(Block(C, NH) for _ in range(L))
+        self.h = nn.ModuleList(Block(C, NH, sdpa) for _ in range(L))
         self.ln_f = nn.LayerNorm(C)
         self.register_buffer("mask", torch.tril(torch.ones(maxT, maxT)))
         for p in self.parameters():
@@ -75,7 +79,7 @@ class GPT(nn.Module):
     def forward(self, idx, past=None):
         T = idx.shape[1]
         P = 0 if past is None else past[0][0].shape[2]
-        x = self.wte(idx) + self.wpe(torch.arange(P, P + T))
+        x = self.wte(idx) + self.wpe(torch.arange(P, P + T, device=idx.device))
         new_past = []
         for i, block in enumerate(self.h):
             x, kv = block(x, self.mask, None if past is None else past[i])
