@@ -119,6 +119,7 @@ TEST_CASE("Tool context is recorded, given to the policy and the reward, never s
     const auto& batch = sampler2.last_batch();
     for (int b = 0; b < batch.rows(); ++b) {
       std::vector<int32_t> actions;
+      actions.reserve(batch.length[b]);
       for (int t = 0; t < batch.length[b]; ++t) actions.push_back(batch.actions(b, t));
       CHECK(same(batch.context[b], expected_context(actions)));
       CHECK(batch.stopped[b] == (actions.size() < 5u));  // a max_len item replays unstopped

@@ -44,6 +44,7 @@ namespace detail {
 template <WeightRange R>
 std::vector<double> to_doubles(const R& values) {
   std::vector<double> out;
+  if constexpr (requires { values.size(); }) out.reserve(values.size());
   for (auto v : values) out.push_back(static_cast<double>(v));
   return out;
 }

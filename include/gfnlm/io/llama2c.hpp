@@ -148,7 +148,7 @@ inline Llama2cLayout llama2c_layout(std::string_view head, uint64_t file_size,
     at += static_cast<uint64_t>(t.numel()) * 4;
     layout.tensors.push_back(std::move(t));
   };
-  auto per_layer = [&](const char* suffix, std::vector<int64_t> shape) {
+  auto per_layer = [&](const char* suffix, const std::vector<int64_t>& shape) {
     for (int l = 0; l < c.n_layers; ++l) add(fmt::format("layers.{}.{}", l, suffix), shape);
   };
   if (c.version == 0) {

@@ -40,7 +40,7 @@ class TabularPolicy {
     GFNLM_CHECK(stop_token >= 0 && stop_token < vocab_size,
                 "TabularPolicy: stop_token {} outside [0, {})", stop_token, vocab_size);
     GFNLM_CHECK(max_len >= 0, "TabularPolicy: max_len = {} must be >= 0", max_len);
-    offset_.assign(std::size_t(max_len + 2), 0);
+    offset_.assign(std::size_t(max_len) + 2, 0);
     std::size_t block = 1;
     for (int l = 0; l <= max_len; ++l) {
       offset_[l + 1] = offset_[l] + block;

@@ -76,7 +76,7 @@ class ModifiedSubTB {
       const int e = rows.length(b);
       int q = -1;  // the row's log Z index when its root flow is learned
       const int extra = config_.include_stop_transition && rows.stopped(b) ? 1 : 0;
-      c.assign(std::size_t(e + 1 + extra), 0.0);
+      c.assign(std::size_t(e) + 1 + extra, 0.0);
       valid.assign(c.size(), 1);
       double prefix = 0;  // P_t
       for (int t = 0; t <= e; ++t) {

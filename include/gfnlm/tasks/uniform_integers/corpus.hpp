@@ -65,6 +65,7 @@ inline std::vector<WeightedAnswer> corpus_distribution(const CorpusMix& mix = {}
   for (auto& w : valid) w += (1.0 - used) / kNumValues;
 
   std::vector<WeightedAnswer> out;
+  out.reserve(kNumValues);
   for (int v = 0; v < kNumValues; ++v)
     out.push_back({std::to_string(kMinValue + v), mix.valid * valid[v]});
   auto add_group = [&](double share, std::initializer_list<std::pair<std::string_view, double>> g) {
@@ -108,6 +109,7 @@ inline std::vector<std::string> generate_answers(int n, Rng& rng, const CorpusMi
   GFNLM_CHECK(n >= 0, "generate_answers: n = {} is negative", n);
   const auto dist = corpus_distribution(mix);
   std::vector<double> weights;
+  weights.reserve(dist.size());
   for (const auto& a : dist) weights.push_back(a.probability);
   std::vector<std::string> out;
   out.reserve(n);

@@ -173,7 +173,7 @@ LogitMask train_gflownet(P& policy, O objective, const AnswerCodec<Tok>& codec,
     const auto m = sampler.train_step(std::span<const LmQuery>(groups));
     if (config.gfn_curve_every > 0 &&
         ((step + 1) % config.gfn_curve_every == 0 || step + 1 == config.gfn_steps)) {
-      const auto mask = sampler.mask();
+      const auto& mask = sampler.mask();
       const auto ex = exact_answer_probabilities(policy, query, codec, &mask);
       curve.push_back({step + 1, m.loss, ex.valid_mass, ex.kl_valid});
       say(fmt::format("  GFlowNet step {:4d}: exact valid mass {:.4f}  exact KL {:.4f}", step + 1,
@@ -339,6 +339,7 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
   t0 = detail::Clock::now();
   for (int step = 0; step < config.sft_steps; ++step) {
     std::vector<std::vector<int32_t>> targets;
+    targets.reserve(config.sft_batch);
     for (int i = 0; i < config.sft_batch; ++i)
       targets.push_back(codec.tokens(std::to_string(kMinValue + int(rng.below(kNumValues)))));
     const double nll = sft.train_step(sft_queries, targets);
