@@ -14,8 +14,17 @@ projections of every block, the same sizes and the same work:
 Prints torch's build configuration (BLAS backend) on stderr and one JSON line on stdout.
 Run with Debian's torch: /usr/bin/python3 benchmarks/gfn_step.py --config toy --threads 2
 --check-loss FILE: recompute the loss of a batch written by gfn_step --dump-batch and compare.
+
+--device cuda: the same step on the GPU, peer of gfn_step_cuda (issue 7); the weights are drawn on
+the host as on --device cpu, then moved. Every phase mark waits for the GPU (torch.cuda.synchronize)
+and the JSON line adds the GPU's name and torch's peak allocated GPU memory. --precision picks the
+arithmetic there: fp32 (TF32 off), tf32 (TF32 matmuls) or bf16 (autocast of the model's forwards;
+log-softmax and the loss in float32).
+  python3 benchmarks/gfn_step.py --device cuda --config gpt2 --queries 32 --trajectories 16 \
+    --max-len 32 --lora-rank 64 --precision bf16
 """
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -39,8 +48,10 @@ class LoraLinear(nn.Linear):
 
     def add_lora(self, rank, alpha):
         bound = 1.0 / math.sqrt(self.in_features)
-        self.lora_a = nn.Parameter(torch.empty(rank, self.in_features).uniform_(-bound, bound))
-        self.lora_b = nn.Parameter(torch.zeros(self.out_features, rank))
+        dev = self.weight.device  # drawn on the host whatever the device: the same values
+        self.lora_a = nn.Parameter(
+            torch.empty(rank, self.in_features).uniform_(-bound, bound).to(dev))
+        self.lora_b = nn.Parameter(torch.zeros(self.out_features, rank, device=dev))
         self.scale = alpha / rank
 
     def forward(self, x):
@@ -78,7 +89,7 @@ class Block(nn.Module):
             k, v = kc[:, :, :pos + T], vc[:, :, :pos + T]
             att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
             if T > 1:  # prefill: causal within the new block
-                mask = torch.ones(T, pos + T, dtype=torch.bool).tril(diagonal=pos)
+                mask = torch.ones(T, pos + T, dtype=torch.bool, device=x.device).tril(diagonal=pos)
                 att = att.masked_fill(~mask, float("-inf"))
             y = att.softmax(dim=-1) @ v
         y = y.transpose(1, 2).contiguous().view(B, T, C)
@@ -89,7 +100,7 @@ class Block(nn.Module):
 def causal_attention(q, k, v):
     T = q.shape[2]
     att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(q.shape[-1]))
-    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
     return att.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v
 
 
@@ -121,29 +132,34 @@ class GPT(nn.Module):
 
     def forward(self, idx, caches=None, pos=0):
         T = idx.shape[1]
-        x = self.wte(idx) + self.wpe(torch.arange(pos, pos + T))
+        x = self.wte(idx) + self.wpe(torch.arange(pos, pos + T, device=idx.device))
         for l, block in enumerate(self.h):
             x = block(x, None if caches is None else caches[l], pos)
         return self.ln_f(x) @ self.wte.weight.T  # tied head
 
     def new_caches(self, B, T):
         hs = self.C // self.NH
-        return [(torch.empty(B, self.NH, T, hs), torch.empty(B, self.NH, T, hs)) for _ in self.h]
+        dev = self.wte.weight.device
+        return [(torch.empty(B, self.NH, T, hs, device=dev), torch.empty(B, self.NH, T, hs,
+                                                                           device=dev))
+                for _ in self.h]
 
 
 @torch.no_grad()
-def rollout(model, prompts, max_len, stop):
+def rollout(model, prompts, max_len, stop, amp):
     """prompts [B, P] -> actions [B, max_len], sampled at T = 1 with STOP masked."""
     B, P = prompts.shape
     model.set_adapters(True)
     caches = model.new_caches(B, P + max_len)
-    logits = model(prompts, caches, 0)[:, -1]
-    actions = torch.empty(B, max_len, dtype=torch.long)
+    with amp():
+        logits = model(prompts, caches, 0)[:, -1].float()
+    actions = torch.empty(B, max_len, dtype=torch.long, device=prompts.device)
     for t in range(max_len):
         logits[:, stop] = float("-inf")
         actions[:, t] = torch.multinomial(logits.softmax(dim=-1), 1).squeeze(1)
         if t + 1 < max_len:  # the last token is never decoded (its state is scored later)
-            logits = model(actions[:, t:t + 1], caches, P + t)[:, -1]
+            with amp():
+                logits = model(actions[:, t:t + 1], caches, P + t)[:, -1].float()
     return actions
 
 
@@ -161,7 +177,7 @@ def modified_subtb(log_pf, log_stop, log_r, length, stopped, queries, lam=1.0, f
     the residual of sub-trajectory i -> j is C_i - C_j. One normaliser per query, mean over
     queries (the rows of query k are rows k*n .. k*n+n-1)."""
     B, L = log_pf.shape
-    t = torch.arange(L + 1)
+    t = torch.arange(L + 1, device=log_pf.device)
     in_row = t.unsqueeze(0) <= length.unsqueeze(1)  # states s_0 .. s_e
     at_end = (t.unsqueeze(0) == length.unsqueeze(1)) & ~stopped.unsqueeze(1)
     log_stop = torch.where(at_end, torch.zeros_like(log_stop), log_stop)  # max length: q(STOP) = 1
@@ -170,7 +186,8 @@ def modified_subtb(log_pf, log_stop, log_r, length, stopped, queries, lam=1.0, f
     c = log_r.clamp_min(floor) - torch.where(valid, log_stop, torch.zeros_like(log_stop)) - prefix
     c = torch.where(valid, c, torch.zeros_like(c))
     span = t.unsqueeze(0) - t.unsqueeze(1)  # j - i
-    w = torch.where(span > 0, lam ** (span - 1).clamp_min(0).to(c.dtype), torch.zeros(()))
+    w = torch.where(span > 0, lam ** (span - 1).clamp_min(0).to(c.dtype),
+                    torch.zeros((), dtype=c.dtype, device=c.device))
     pair = valid.unsqueeze(2) & valid.unsqueeze(1)  # [B, i, j]
     wp = w * pair
     r = c.unsqueeze(2) - c.unsqueeze(1)
@@ -200,12 +217,30 @@ def main():
     ap.add_argument("--queries", type=int, default=None)
     ap.add_argument("--trajectories", type=int, default=None)
     ap.add_argument("--max-len", type=int, default=24)
+    ap.add_argument("--lora-rank", type=int, default=16)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--precision", choices=["fp32", "tf32", "bf16"], default="fp32",
+                    help="GPU arithmetic (--device cuda only)")
     ap.add_argument("--check-loss", default=None, help="batch JSON from gfn_step --dump-batch")
     args = ap.parse_args()
     if args.check_loss:
         sys.exit(check_loss(args.check_loss))
+    cuda = args.device == "cuda"
+    if args.precision != "fp32" and not cuda:
+        ap.error("--precision tf32 / bf16 needs --device cuda")
     torch.set_num_threads(args.threads)
-    blas = report_blas()
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
+        blas = "cuBLAS"
+    else:
+        blas = report_blas()
+    dev = torch.device(args.device)
+    bf16 = args.precision == "bf16"
+
+    def amp():
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16) if cuda else \
+            contextlib.nullcontext()
 
     if args.config == "toy":
         V, maxT, L, NH, C, Q, N = 64, 64, 4, 4, 128, 8, 16
@@ -213,20 +248,25 @@ def main():
         V, maxT, L, NH, C, Q, N = 50257, 1024, 12, 12, 768, 2, 8
     Q = args.queries or Q
     N = args.trajectories or N
-    max_len, prompt_len, rank, alpha, stop = args.max_len, 8, 16, 16.0, 13
+    max_len, prompt_len, rank, alpha, stop = args.max_len, 8, args.lora_rank, 16.0, 13
     torch.manual_seed(1)
-    model = GPT(V, maxT, L, NH, C)
+    model = GPT(V, maxT, L, NH, C).to(dev)
     lora = model.enable_lora(rank, alpha)
     opt = torch.optim.AdamW(lora, lr=5e-4, weight_decay=0.0)
-    prompts = torch.randint(0, V, (Q, prompt_len)).repeat_interleave(N, dim=0)  # [Q*N, P]
+    prompts = torch.randint(0, V, (Q, prompt_len)).repeat_interleave(N, dim=0).to(dev)  # [Q*N, P]
     B = Q * N
-    length = torch.full((B,), max_len)
-    stopped = torch.zeros(B, dtype=torch.bool)  # every row takes max_len tokens (STOP masked)
+    length = torch.full((B,), max_len, device=dev)
+    stopped = torch.zeros(B, dtype=torch.bool, device=dev)  # STOP masked: every row is max_len
 
     phases = {}
     clock = [0.0]
 
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
     def mark(name):
+        sync()
         now = time.perf_counter()
         phases[name] = phases.get(name, 0.0) + (now - clock[0]) * 1000
         clock[0] = now
@@ -234,19 +274,25 @@ def main():
     times, cpu, step_phases = [], [], []
     for i in range(args.warmup + args.iters):
         phases.clear()
+        sync()
         t0 = clock[0] = time.perf_counter()
         c0 = time.process_time()
-        actions = rollout(model, prompts, max_len, stop)
+        actions = rollout(model, prompts, max_len, stop, amp)
         mark("rollout")
         seqs = torch.cat([prompts, actions], dim=1)
         with torch.no_grad():
             model.set_adapters(False)
-            base_pf, base_stop = state_log_probs(model(seqs), prompt_len, actions, stop)
+            with amp():
+                base_logits = model(seqs)
+            base_pf, base_stop = state_log_probs(base_logits.float(), prompt_len, actions, stop)
+            del base_logits
             log_r = F.pad(base_pf.cumsum(dim=1), (1, 0)) + base_stop
             model.set_adapters(True)
         mark("reward")
         opt.zero_grad(set_to_none=False)
-        logits = model(seqs)
+        with amp():
+            logits = model(seqs)
+        logits = logits.float()
         mark("policy_forward")
         log_pf, log_stop = state_log_probs(logits, prompt_len, actions, stop)
         loss = modified_subtb(log_pf, log_stop, log_r, length, stopped, Q)
@@ -264,6 +310,10 @@ def main():
     s = sorted(times)
     median = s[len(s) // 2]
     mean_phases = {k: sum(p[k] for p in step_phases) / len(step_phases) for k in step_phases[0]}
+    extra = {}
+    if cuda:
+        extra = {"device": "cuda", "gpu": torch.cuda.get_device_name(), "precision": args.precision,
+                 "peak_gpu_allocated_mb": torch.cuda.max_memory_allocated() / 2**20}
     print(json.dumps({
         "impl": "pytorch", "workload": "gfn_step", "config": args.config,
         "threads": args.threads,
@@ -275,7 +325,7 @@ def main():
         "rollout_tokens_per_s": B * max_len / (median / 1000),
         "trajectories_per_s": B / (median / 1000), "final_loss": loss.item(),
         "peak_rss_mb": peak_rss_mb(),
-        "blas": blas, "torch": torch.__version__}))
+        "blas": blas, "torch": torch.__version__, **extra}))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 # The CUDA backend's build (issue 7), included at the end of the top-level CMakeLists.txt when
 # GFNLM_CUDA=ON. The backend itself is headers (include/gfnlm/backend/cuda/*.cuh, compiled by
 # nvcc in the user's .cu files); this adds the target that carries its requirements, the CUDA
-# tests (label `gpu`, skipped where no device is present) and any examples/*_cuda.cu.
+# tests (label `gpu`, skipped where no device is present), any examples/*_cuda.cu and
+# benchmarks/*_cuda.cu.
 include_guard(GLOBAL)
 
 # sm_90 (H100 / H200) machine code plus its PTX, which later GPUs can JIT-compile.
@@ -34,15 +35,29 @@ if(GFNLM_BUILD_TESTS)
   add_subdirectory(${PROJECT_SOURCE_DIR}/tests/cuda ${PROJECT_BINARY_DIR}/tests_cuda)
 endif()
 
-if(GFNLM_BUILD_EXAMPLES)
-  file(GLOB gfnlm_cuda_examples CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/examples/*_cuda.cu")
-  if(gfnlm_cuda_examples)
-    find_package(CLI11 REQUIRED)
-    find_package(nlohmann_json REQUIRED)
+# One program per DIR/*_cuda.cu, linked to the backend, CLI11 and nlohmann-json, written to
+# OUTPUT_DIR.
+function(gfnlm_add_cuda_programs dir output_dir)
+  file(GLOB sources CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/${dir}/*_cuda.cu")
+  if(NOT sources)
+    return()
   endif()
-  foreach(source ${gfnlm_cuda_examples})
+  find_package(CLI11 REQUIRED)
+  find_package(nlohmann_json REQUIRED)
+  foreach(source ${sources})
     get_filename_component(name ${source} NAME_WE)
     add_executable(${name} ${source})
+    set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY "${output_dir}")
     target_link_libraries(${name} PRIVATE gfnlm_cuda CLI11::CLI11 nlohmann_json::nlohmann_json)
   endforeach()
+endfunction()
+
+if(GFNLM_BUILD_EXAMPLES)
+  gfnlm_add_cuda_programs(examples "${PROJECT_BINARY_DIR}")
+endif()
+# The GPU benchmarks (benchmarks/*_cuda.cu, peers of the *.py beside them) come with the CUDA build
+# as its examples do: this file is included after add_subdirectory(benchmarks), and a GPU
+# machine's staging (scripts/device_check.sh --stage) needs no other option.
+if(GFNLM_BUILD_BENCHMARKS OR GFNLM_BUILD_EXAMPLES)
+  gfnlm_add_cuda_programs(benchmarks "${PROJECT_BINARY_DIR}/benchmarks")
 endif()

@@ -3,9 +3,11 @@
 #   scripts/device_check.sh --stage        (builds build/cuda-dev, copies binaries + libs to .devbin)
 # then on the GPU machine, from the repository root:
 #   scripts/device_check.sh [OUTDIR]       (agreement tests, compute-sanitizer memcheck, GPT-2 step
-#                                           and its PyTorch peer on the same GPU, the uniform-integer
-#                                           example, a kernel profile; logs in OUTDIR/device.log)
-# SHORT=1 leaves out the examples and the profile; PRECISIONS / TORCH_VARIANTS pick the variants.
+#                                           and its PyTorch peer on the same GPU, one GFlowNet step
+#                                           and its peer, the uniform-integer example, a kernel
+#                                           profile; logs in OUTDIR/device.log)
+# SHORT=1 leaves out the GFlowNet step, the examples and the profile; PRECISIONS / TORCH_VARIANTS /
+# GFN_PRECISIONS pick the variants.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${1:-}" == "--stage" ]]; then
@@ -13,10 +15,12 @@ if [[ "${1:-}" == "--stage" ]]; then
     -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc >/dev/null || exit 1
   tests=$(sed -n 's/^gfnlm_add_cuda_test(\([a-z_]*\) .*/\1/p' tests/cuda/tests.cmake)
   examples=$(cd examples && ls *_cuda.cu | sed 's/\.cu$//')
-  cmake --build build/cuda-dev -j "$(nproc)" --target $tests $examples || exit 1
+  benchmarks=$(cd benchmarks && ls *_cuda.cu | sed 's/\.cu$//')
+  cmake --build build/cuda-dev -j "$(nproc)" --target $tests $examples $benchmarks || exit 1
   rm -rf .devbin && mkdir -p .devbin/lib
   for t in $tests; do cp "build/cuda-dev/tests_cuda/$t" .devbin/; done
   for e in $examples; do cp "build/cuda-dev/$e" .devbin/; done
+  for b in $benchmarks; do cp "build/cuda-dev/benchmarks/$b" .devbin/; done
   # Libraries a bare CUDA image may lack (CUDA's own come from the device's toolkit).
   ldd $(find .devbin -maxdepth 1 -type f) | awk '/=>/ {print $3}' |
     grep -v -e cuda -e libc.so -e libm.so -e ld-linux -e libpthread -e libdl -e librt -e libstdc \
@@ -57,6 +61,17 @@ TAIL=1 step gpt2_bf16_lora64 60 .devbin/gpt2_step_cuda --batch 8 --seq 1024 --st
   --precision bf16 --lora-rank 64
 TAIL=8 step torch_gpt2 150 python3 benchmarks/gpt2_step_cuda.py --batch 8 --seq 1024 \
   --variants "${TORCH_VARIANTS:-fp32,fp32-sdpa,tf32-sdpa,bf16-sdpa,bf16-compile}"
+# One GFlowNet train step (issue 7: LoRA r 64, 32 queries x 16 trajectories x 32 tokens; rollout,
+# base-model prefix rewards, modified SubTB, backward, AdamW) and its PyTorch peer, per precision.
+# gfnlm does the sampling, log-softmax and loss on the host: all cores for its OpenMP loops.
+gfn_shape=(--config gpt2 --queries 32 --trajectories 16 --max-len 32 --lora-rank 64 --iters 3
+  --warmup 1)
+for p in ${GFN_PRECISIONS:-fp32 bf16}; do
+  [[ -n "${SHORT:-}" ]] || TAIL=1 step "gfn_step_$p" 150 .devbin/gfn_step_cuda "${gfn_shape[@]}" \
+    --threads "$(nproc)" --precision "$p"
+  [[ -n "${SHORT:-}" ]] || TAIL=1 step "torch_gfn_step_$p" 150 python3 benchmarks/gfn_step.py \
+    --device cuda "${gfn_shape[@]}" --precision "$p"
+done
 [[ -n "${SHORT:-}" ]] || TAIL=6 step uniform_integers_cuda 120 .devbin/uniform_integers_cuda --quick --no-cache
 # The one test that provokes a CUDA error on purpose (an impossible cudaMalloc, to check the
 # message) is left out: memcheck reports every failing API call.

@@ -7,6 +7,8 @@
 //
 // Scores with the model's forward(), which overwrites the activations kept for backward: call it
 // before the policy's score()/backward() of the same step (the Sampler does).
+// The model may run on a backend whose memory is not the host's (Transformer<Cuda>): then each
+// forward's logits are copied to the host once, into a reused buffer, as LmPolicy does.
 #include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/gfn/reward.hpp>
@@ -32,6 +34,8 @@ struct LmLikelihoodConfig {
 template <class Model, PromptedQuery Q = LmQuery>
 class BasicLmLikelihoodReward {
  public:
+  using Backend = typename Model::backend_type;
+
   BasicLmLikelihoodReward(Model& base, LmLikelihoodConfig config)
       : model_(&base), config_(std::move(config)) {}
 
@@ -117,7 +121,8 @@ class BasicLmLikelihoodReward {
     return static_cast<float>(logits[token] - log_sum_exp(logits));
   }
 
-  // Runs a right-padded batch of sequences and returns nothing; logits stay in the model.
+  // Runs a right-padded batch of sequences; returns T. The logits of the batch are then at
+  // batch_logits() (in the model on a host backend, in a host copy otherwise).
   int run(const std::vector<const std::vector<int32_t>*>& seqs) {
     int T = 1;
     for (auto* s : seqs) T = std::max<int>(T, static_cast<int>(s->size()));
@@ -128,7 +133,19 @@ class BasicLmLikelihoodReward {
     for (std::size_t b = 0; b < seqs.size(); ++b)
       std::copy(seqs[b]->begin(), seqs[b]->end(), tokens_.begin() + b * T);
     model_->forward(tokens_.data(), static_cast<int>(seqs.size()), T);
+    if constexpr (!Backend::host_memory) {
+      host_logits_.resize(tokens_.size() * model_->config().vocab_size);
+      Backend::to_host(host_logits_.data(), model_->logits(), host_logits_.size());
+    }
     return T;
+  }
+
+  // The logits of the last run(), in host memory.
+  const float* batch_logits() const {
+    if constexpr (Backend::host_memory)
+      return model_->logits();
+    else
+      return host_logits_.data();
   }
 
   // One forward over every row: token log-probs accumulate along the row, and the terminal's
@@ -139,7 +156,7 @@ class BasicLmLikelihoodReward {
     for (const auto& r : built) seqs.push_back(&r.seq);
     const int T = run(seqs);
     const int V = model_->config().vocab_size;
-    const float* logits = model_->logits();
+    const float* logits = batch_logits();
     for (std::size_t b = 0; b < built.size(); ++b) {
       const Row& row = built[b];
       const float* base = logits + b * static_cast<std::size_t>(T) * V;
@@ -183,7 +200,7 @@ class BasicLmLikelihoodReward {
       std::vector<const std::vector<int32_t>*> seqs;
       for (std::size_t i = begin; i < end; ++i) seqs.push_back(&items[i].seq);
       const int T = run(seqs);
-      const float* logits = model_->logits();
+      const float* logits = batch_logits();
       for (std::size_t i = begin; i < end; ++i) {
         const Item& it = items[i];
         const float* base = logits + (i - begin) * static_cast<std::size_t>(T) * V;
@@ -200,6 +217,7 @@ class BasicLmLikelihoodReward {
   Model* model_;
   LmLikelihoodConfig config_;
   std::vector<int32_t> tokens_;
+  std::vector<float> host_logits_;  // the last run()'s logits where the model's are not on the host
 };
 
 template <class Bk = Cpu, PromptedQuery Q = LmQuery>
