@@ -265,9 +265,7 @@ int run(int argc, char** argv, const Extras& extras = {}) {
       for (const auto& [k, v] : clock.ms) phase_sum[k] += v;
     }
   }
-  std::vector<double> sorted = ms;
-  std::sort(sorted.begin(), sorted.end());
-  const double median = sorted[sorted.size() / 2];
+  const double median = gfnlm::bench::median(ms);
   nlohmann::json phases;
   for (const auto& [k, v] : phase_sum) phases[k] = v / iters;
   const int rows = queries * per_query;
@@ -284,7 +282,7 @@ int run(int argc, char** argv, const Extras& extras = {}) {
                         {"max_len", max_len},
                         {"prompt_len", prompt_len},
                         {"median_ms", median},
-                        {"min_ms", sorted.front()},
+                        {"min_ms", *std::min_element(ms.begin(), ms.end())},
                         {"times_ms", ms},
                         {"cpu_ms", cpu},
                         {"median_cpu_ms", gfnlm::bench::median(cpu)},

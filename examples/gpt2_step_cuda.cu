@@ -5,8 +5,8 @@
 // --precision picks the GEMMs' arithmetic (backend/cuda/blas.cuh); the MFU's peak follows it
 // (H100 / H200 SXM dense: float32 67, tf32 494.5, bf16 989 TFLOP/s) unless --peak-tflops is given.
 //   gpt2_step_cuda --batch 8 --seq 1024 --steps 10 --precision bf16
-#include <gfnlm/model/cuda/adamw.cuh>
 #include <gfnlm/backend/cuda/backend.cuh>
+#include <gfnlm/model/cuda/adamw.cuh>
 #include <gfnlm/model/transformer.hpp>
 
 #include <CLI/CLI.hpp>
