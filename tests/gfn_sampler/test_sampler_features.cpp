@@ -328,6 +328,47 @@ TEST_CASE("Behaviour mixture and metrics", "[gfn_sampler]") {
   }
 }
 
+TEST_CASE("Replayed rows mix into a fresh query's batch", "[gfn_sampler]") {
+  TabularPolicy policy(2, 4, 3, 3);
+  const std::vector<std::vector<int32_t>> seeds{{2, 2, 2}, {1, 0, 2}};
+  // The seeds score highest, so fresh rows never push them out of the buffer.
+  auto reward = [&seeds](const int&, std::span<const int32_t> z) {
+    const std::vector<int32_t> v(z.begin(), z.end());
+    return v == seeds[0] || v == seeds[1] ? 0.0 : -2.0 - 0.1 * double(z.size());
+  };
+  SamplerConfig config;
+  config.trajectories_per_query = 8;
+  config.max_len = 3;
+  config.exploration = {.p_on_policy = 1, .p_tempered = 0, .p_replay = 0};
+  config.exploration.replay_rows_per_query = 3;
+  config.buffer.near_duplicate_tolerance = 0;
+  Sampler sampler(policy, reward, config);
+  REQUIRE(sampler.seed_buffer(0, seeds) == 2);
+  const auto is_seed = [&](const TrajectoryBatch& batch, int b) {
+    std::vector<int32_t> actions;
+    for (int t = 0; t < batch.length[b]; ++t) actions.push_back(batch.actions(b, t));
+    return actions == seeds[0] || actions == seeds[1];
+  };
+  // Query 1's buffer starts empty: step 0 replays 3 rows (query 0's) and fills it.
+  const std::vector<int> queries{0, 1};
+  CHECK(sampler.train_step(queries).replayed == 3);
+  CHECK(sampler.train_step(queries).replayed == 6);
+  // Query 0 alone: its last 3 rows come from the seeds (with replacement), the first 5 fresh.
+  const std::vector<int> only_0{0};
+  const auto m = sampler.train_step(only_0);
+  CHECK(m.replayed == 3);
+  CHECK(m.trajectories == 8);
+  const auto& batch = sampler.last_batch();
+  for (int b = 5; b < 8; ++b) CHECK(is_seed(batch, b));
+  CHECK(std::isfinite(m.loss));
+
+  SamplerConfig all_replayed = config;
+  all_replayed.exploration.replay_rows_per_query = 8;
+  CHECK_THROWS_WITH(
+      Sampler(policy, reward, all_replayed),
+      Contains("replay_rows_per_query = 8") && Contains("trajectories_per_query = 8"));
+}
+
 TEST_CASE("train_step's policy gradient matches finite differences (masks, two queries)",
           "[gfn_sampler]") {
   // Replay-only exploration from a seeded buffer makes the trajectories independent of the

@@ -15,12 +15,20 @@ struct ExplorationConfig {
   double p_replay = 0.25;     // re-score trajectories drawn from the replay buffer
   double t_low = 0.5;
   double t_high = 2.0;
+  // Of each fresh (on-policy or tempered) query's rows, this many are drawn from its replay
+  // buffer instead, when the buffer holds any. A query whose fresh rows have all collapsed onto
+  // one sequence gives a batch-estimated log Z (VarGrad) no spread, hence no gradient, however
+  // low that sequence's reward; the replayed rows put the best ones found beside it. 0 (the
+  // default): a query's rows all come from its one behaviour.
+  int replay_rows_per_query = 0;
 
   void validate() const {
     GFNLM_CHECK(p_on_policy >= 0 && p_tempered >= 0 && p_replay >= 0,
                 "exploration probabilities must be >= 0 (on-policy {}, tempered {}, replay {})",
                 p_on_policy, p_tempered, p_replay);
     GFNLM_CHECK(p_on_policy + p_tempered + p_replay > 0, "exploration probabilities are all zero");
+    GFNLM_CHECK(replay_rows_per_query >= 0, "exploration replay_rows_per_query = {} < 0",
+                replay_rows_per_query);
     GFNLM_CHECK(t_low > 0 && t_high >= t_low,
                 "exploration temperature range [{}, {}] must satisfy 0 < low <= high", t_low,
                 t_high);

@@ -7,7 +7,8 @@
 //   1. per query: choose on-policy / tempered / replay (gfn/exploration.hpp);
 //   2. roll out every fresh row of every query in ONE policy batch (masked, tempered logits),
 //      calling the tool after each action; draw replayed rows from the buffer and rebuild their
-//      tool context by calling the tool again;
+//      tool context by calling the tool again (a fresh query's last
+//      exploration.replay_rows_per_query rows too, when its buffer holds any);
 //   3. ask the reward for log R at every prefix of every row in one call (gfn/reward.hpp);
 //      NaN is an error naming the query and tokens; offer the fresh rows to the buffer with their
 //      UNTEMPERED final log R;
@@ -109,26 +110,31 @@ class Sampler {
     std::vector<Query> fresh_queries;
     std::vector<double> fresh_temps;
     std::vector<Row*> fresh_rows;
+    const auto replay_into = [&](Row* block, int count, int i) {
+      const auto items = buffer_.sample(keys[i], count, rng_, t_r);
+      for (int k = 0; k < count; ++k) {
+        const auto& actions = items[k]->actions;
+        block[k].actions.assign(actions.begin(), actions.end());
+        check_replayed(block[k].actions, keys[i]);
+        block[k].stopped = static_cast<int>(block[k].actions.size()) < config_.max_len;
+        block[k].context = replay_tool(tool_, queries[i], block[k].actions);
+        block[k].replayed = true;
+      }
+      m.replayed += count;
+    };
     for (int i = 0; i < num_q; ++i) {
       Row* block = rows.data() + std::size_t(i) * n;
       if (choice[i].mode == Behaviour::replay) {
-        const auto items = buffer_.sample(keys[i], n, rng_, t_r);
-        for (int k = 0; k < n; ++k) {
-          const auto& actions = items[k]->actions;
-          block[k].actions.assign(actions.begin(), actions.end());
-          check_replayed(block[k].actions, keys[i]);
-          block[k].stopped = static_cast<int>(block[k].actions.size()) < config_.max_len;
-          block[k].context = replay_tool(tool_, queries[i], block[k].actions);
-          block[k].replayed = true;
-        }
-        m.replayed += n;
-      } else {
-        for (int k = 0; k < n; ++k) {
-          fresh_queries.push_back(queries[i]);
-          fresh_temps.push_back(choice[i].temperature);
-          fresh_rows.push_back(block + k);
-        }
+        replay_into(block, n, i);
+        continue;
       }
+      const int mixed = buffer_.empty(keys[i]) ? 0 : config_.exploration.replay_rows_per_query;
+      for (int k = 0; k < n - mixed; ++k) {
+        fresh_queries.push_back(queries[i]);
+        fresh_temps.push_back(choice[i].temperature);
+        fresh_rows.push_back(block + k);
+      }
+      if (mixed > 0) replay_into(block + (n - mixed), mixed, i);
     }
     if (!fresh_rows.empty()) rollout(fresh_queries, fresh_temps, fresh_rows, /*want_log_q=*/false);
 

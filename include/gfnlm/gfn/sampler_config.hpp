@@ -48,6 +48,10 @@ struct SamplerConfig {
                   step);
     }
     exploration.validate();
+    GFNLM_CHECK(exploration.replay_rows_per_query < trajectories_per_query,
+                "SamplerConfig: exploration.replay_rows_per_query = {} must be below "
+                "trajectories_per_query = {}",
+                exploration.replay_rows_per_query, trajectories_per_query);
     GFNLM_CHECK(optimizer.lr >= 0 && objective_lr.value_or(0) >= 0,
                 "SamplerConfig learning rates must be >= 0 (policy {}, objective {})", optimizer.lr,
                 objective_lr.value_or(0));
