@@ -8,11 +8,14 @@
 //   zero-shot   the base as is;
 //   few-shot    3 worked examples in the prompt (the only method with demonstrations);
 //   sft         supervised fine-tuning on the worked rationales (the only rationales we have);
-//   ppo         PPO with the task reward (1 if the last result is the answer), KL to the base;
+//   ppo         PPO maximising the GFlowNet's reward log R (the paper's comparison: the same
+//               reward, maximised instead of matched), KL to the base; --ppo-reward correct
+//               gives it 1 when the last result is the answer instead;
 //   gfn         GFlowNet (trajectory balance, VarGrad log Z) with log R = log p_base(Z, tool
 //               outputs, Y | 3 worked examples, X), reward temperature 1.1 -> 0.5 over 150
-//               steps, the SPEC's exploration mixture (tempered T ~ U[0.5, 1], see below) and a
-//               replay buffer seeded with the 50 worked rationales.
+//               steps, the SPEC's exploration mixture (tempered T ~ U[0.5, 1], see below), a
+//               replay buffer seeded with the 50 worked rationales, and 4 of each fresh
+//               query's 8 rows replayed from it.
 // Writes results.json, accuracy.svg, samples.txt and votes.csv (every problem's vote and first
 // rationale) to --out; progress goes to stderr.
 #include <gfnlm/baselines/ppo.hpp>
@@ -54,6 +57,9 @@ struct Options {
   int eval_problems = 500;  // per operand count (the test sets hold 500)
   int worked_seeds = 50;    // worked rationales seeding the replay buffer (paper: 50; its code: 10)
   int gfn_steps = 2400, ppo_steps = 2400, sft_steps = 150;  // PPO and GFlowNet: equal budgets
+  // PPO's reward: "likelihood" = the GFlowNet's log R, maximised (the paper's comparison: the
+  // same reward, maximised instead of matched); "correct" = 1 when the last result is the answer.
+  std::string ppo_reward = "likelihood";
   int queries_per_step = 4, rows_per_query = 8;
   // GFlowNet training lengths. SPEC section 3 names 5 and 18 for the paper's tokens; a minimum
   // in training alone leaves STOP after one step untrained, and evaluation (no minimum, like
@@ -61,11 +67,19 @@ struct Options {
   // (docs/arithmetic.md). So no minimum, and the evaluation's maximum.
   int gfn_min_len = 0, gfn_max_len = 24;
   double gfn_lr = 5e-4, reward_t_end = 0.5, gfn_grad_clip = 1.0;
+  double gfn_lr_final = 1.0;  // lr at the last step, as a fraction (linear decay after warm-up)
   // Tempered exploration's T ~ U[low, high]. SPEC section 4 says U[0.5, 2]; U[0.5, 1] lifted the
   // GFlowNet's 4 / 5 operands from 19.6 / 6.7 to 47.6 / 15.1 (base seed 1, 4 seeds, 800 steps;
   // docs/arithmetic.md). Our guess at why, not isolated: with 219 words, T near 2 samples
   // near-random rationales scored ~100 nats down, and fitting those rows dominates the loss.
   double gfn_t_low = 0.5, gfn_t_high = 1.0;
+  // Behaviour mixture (SPEC section 4: 1/4 on-policy, 1/2 tempered, 1/4 replay), normalised.
+  double gfn_p_on_policy = 0.25, gfn_p_tempered = 0.5, gfn_p_replay = 0.25;
+  // Of each fresh query's 8 rows, this many are replayed from its buffer (Sampler
+  // exploration.replay_rows_per_query). Chosen among 0, 1, 2, 4 on validation problems
+  // (scripts/make_validation_sets.py): 4 operands 81.1 -> 91.7, 5 operands 31.9 -> 27.7
+  // (3 seeds; docs/arithmetic.md).
+  int gfn_replay_rows = 4;
   int lora_rank = 16;
   int threads = 0;
   int rank_problems = 100;  // training problems for the reward-ranking measurement
@@ -313,8 +327,14 @@ MethodResult run_ppo(Context& c) {
   const auto tool = calculator(c.tok);
   Tooled policy(inner, tool);
   const ArithmeticTokenizer& tok = c.tok;
-  auto reward = [&tok](const ArithmeticQuery& q, std::span<const int32_t> actions, bool stopped) {
-    return stopped ? task_reward(tok.decode(actions), q.answer) : 0.0;
+  RationaleScorer scorer(c);
+  const bool correctness = c.opt.ppo_reward == "correct";
+  // likelihood: the GFlowNet's log R (nats), maximised; a rollout cut off at max_len is scored
+  // as it stands. correct: 1 when the last result is the answer, else 0 (a verifier).
+  auto reward = [&tok, &scorer, correctness](const ArithmeticQuery& q,
+                                             std::span<const int32_t> actions, bool stopped) {
+    if (correctness) return stopped ? task_reward(tok.decode(actions), q.answer) : 0.0;
+    return scorer(q, actions);
   };
   PpoConfig cfg;
   cfg.max_len = c.eval.max_len;
@@ -338,6 +358,7 @@ MethodResult run_ppo(Context& c) {
   }
   r.train_s = seconds_since(t0);
   r.extra["final_mean_reward"] = last_reward;
+  r.extra["reward"] = c.opt.ppo_reward;
   evaluate_method(c, r);
   return r;
 }
@@ -358,7 +379,11 @@ MethodResult run_gfn(Context& c) {
   cfg.grad_clip = c.opt.gfn_grad_clip;
   cfg.exploration.t_low = c.opt.gfn_t_low;
   cfg.exploration.t_high = c.opt.gfn_t_high;
-  cfg.lr_schedule = {.warmup = 20, .total = 0, .final_fraction = 1.0};
+  cfg.exploration.p_on_policy = c.opt.gfn_p_on_policy;
+  cfg.exploration.p_tempered = c.opt.gfn_p_tempered;
+  cfg.exploration.p_replay = c.opt.gfn_p_replay;
+  cfg.exploration.replay_rows_per_query = c.opt.gfn_replay_rows;
+  cfg.lr_schedule = {.warmup = 20, .total = c.opt.gfn_steps, .final_fraction = c.opt.gfn_lr_final};
   cfg.buffer.capacity = 10;
   cfg.seed = c.opt.seed + 31;
   Sampler<Policy0, RationaleLikelihoodReward<ArithmeticQuery>, VarGradTB> sampler(policy, reward,
@@ -412,6 +437,11 @@ int main(int argc, char** argv) {
   app.add_option("--eval-problems", opt.eval_problems, "test problems per operand count (<= 500)");
   app.add_option("--gfn-steps", opt.gfn_steps);
   app.add_option("--ppo-steps", opt.ppo_steps);
+  app.add_option("--gfn-lr-final", opt.gfn_lr_final,
+                 "GFlowNet lr at the last step as a fraction of --gfn-lr (linear decay)");
+  app.add_option("--ppo-reward", opt.ppo_reward,
+                 "likelihood (the GFlowNet's log R, maximised) or correct (1 if the answer)")
+      ->check(CLI::IsMember({"likelihood", "correct"}));
   app.add_option("--sft-steps", opt.sft_steps);
   app.add_option("--worked-seeds", opt.worked_seeds, "worked rationales seeding the buffer");
   app.add_option("--gfn-lr", opt.gfn_lr, "GFlowNet LoRA learning rate");
@@ -419,6 +449,11 @@ int main(int argc, char** argv) {
                  "GFlowNet: clip the policy gradient's global norm (<= 0: off)");
   app.add_option("--gfn-t-low", opt.gfn_t_low, "GFlowNet tempered exploration: lowest T");
   app.add_option("--gfn-t-high", opt.gfn_t_high, "GFlowNet tempered exploration: highest T");
+  app.add_option("--gfn-p-on-policy", opt.gfn_p_on_policy, "GFlowNet behaviour mixture: on-policy");
+  app.add_option("--gfn-p-tempered", opt.gfn_p_tempered, "GFlowNet behaviour mixture: tempered");
+  app.add_option("--gfn-p-replay", opt.gfn_p_replay, "GFlowNet behaviour mixture: replay");
+  app.add_option("--gfn-replay-rows", opt.gfn_replay_rows,
+                 "GFlowNet: rows of each fresh query drawn from its replay buffer");
   app.add_option("--reward-t-end", opt.reward_t_end,
                  "GFlowNet reward temperature after 150 steps (from 1.1)");
   app.add_option("--gfn-min-len", opt.gfn_min_len,

@@ -9,7 +9,8 @@
 // the end state only, and costs one forward row per trajectory instead of one per prefix (the
 // general LmLikelihoodReward needs a row per prefix for a multi-token Y).
 //
-// task_reward: PPO's reward, 1 when the number after the last "=" is the answer, else 0.
+// task_reward: a verifier's reward, 1 when the number after the last "=" is the answer, else 0
+// (PPO's with --ppo-reward correct; by default PPO maximises log R above).
 #include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/gfn/reward.hpp>
@@ -112,7 +113,7 @@ class RationaleLikelihoodReward {
   std::vector<int32_t> tokens_;
 };
 
-// 1 when the rationale's last calculator result is the answer, else 0 (PPO's task reward).
+// 1 when the rationale's last calculator result is the answer, else 0 (a verifier's reward).
 inline double task_reward(std::string_view actions_text, long answer) {
   const auto got = extract_answer(with_calculator(actions_text));
   return got && *got == answer ? 1.0 : 0.0;
