@@ -345,8 +345,8 @@ TEST_CASE("Replayed rows mix into a fresh query's batch", "[gfn_sampler]") {
   Sampler sampler(policy, reward, config);
   REQUIRE(sampler.seed_buffer(0, seeds) == 2);
   const auto is_seed = [&](const TrajectoryBatch& batch, int b) {
-    std::vector<int32_t> actions;
-    for (int t = 0; t < batch.length[b]; ++t) actions.push_back(batch.actions(b, t));
+    std::vector<int32_t> actions(static_cast<std::size_t>(batch.length[b]));
+    for (int t = 0; t < batch.length[b]; ++t) actions[t] = batch.actions(b, t);
     return actions == seeds[0] || actions == seeds[1];
   };
   // Query 1's buffer starts empty: step 0 replays 3 rows (query 0's) and fills it.
