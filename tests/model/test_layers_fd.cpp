@@ -7,6 +7,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <limits>
+#include <span>
 #include <vector>
 
 using gfnlm::Cpu;
@@ -151,4 +154,88 @@ TEST_CASE("gathered log-prob gradients match finite differences", "[model][fd]")
   const double e = fd_max_rel_err(logits.data(), dl.data(), logits.size(), loss);
   report("log-softmax gather (logits)", e);
   CHECK(e < kTol);
+}
+
+TEST_CASE("masked, row-indirected log-prob gradients match finite differences", "[model][fd]") {
+  gfnlm::Rng rng(7);
+  const int R = 5, N = 4, V = 9, K = 2;
+  const int32_t stop = 8;
+  Vec logits = randn(rng, R * V, 3.0), w = randn(rng, N * K), logp(N * K), lse(N);
+  // Items read rows 4, 1, 1, 0 (row 1 twice: its gradients add up); token 2 is forbidden and
+  // STOP is banned for items 0 and 2, so their STOP log-probs are -inf and take no gradient.
+  const std::vector<int32_t> rows = {4, 1, 1, 0}, idx = {3, 8, 2, 8, 5, 8, 0, 8};
+  std::vector<uint8_t> allowed(V, 1);
+  allowed[2] = 0;
+  const std::vector<uint8_t> banned = {1, 0, 1, 0};
+  const gfnlm::RowMask mask{rows.data(), allowed.data(), banned.data(), stop};
+  auto loss = [&] {
+    Cpu::logprob_forward(logp.data(), lse.data(), logits.data(), idx.data(), N, V, K, mask);
+    double total = 0;
+    for (int i = 0; i < N * K; ++i)
+      if (std::isfinite(logp[i])) total += logp[i] * w[i];
+    return total;
+  };
+  loss();
+  const double ninf = -std::numeric_limits<double>::infinity();
+  CHECK(logp[1] == ninf);  // item 0: STOP banned
+  CHECK(logp[2] == ninf);  // item 1: token 2 forbidden
+  CHECK(logp[5] == ninf);  // item 2: STOP banned
+  // The normaliser runs over the allowed entries only: item 1 (row 1, STOP allowed).
+  double z = 0;
+  for (int v = 0; v < V; ++v)
+    if (v != 2) z += std::exp(logits[1 * V + v]);
+  CHECK(lse[1] == Approx(std::log(z)).epsilon(1e-12));
+  CHECK(logp[3] == Approx(logits[1 * V + stop] - std::log(z)).epsilon(1e-12));
+
+  Vec dl(R * V, 0.0);
+  Cpu::logprob_backward(dl.data(), w.data(), logits.data(), lse.data(), idx.data(), N, V, K,
+                        /*accumulate=*/true, mask);
+  const double e = fd_max_rel_err(logits.data(), dl.data(), logits.size(), loss);
+  report("masked log-softmax gather (logits)", e);
+  CHECK(e < kTol);
+  for (int v = 0; v < V; ++v) CHECK(dl[2 * V + v] == 0.0);  // row 2 is read by no item
+  CHECK(dl[1 * V + 2] == 0.0);                              // a forbidden entry
+}
+
+TEST_CASE("masked, tempered draws: the token owning each uniform, its temperature-1 log q",
+          "[model]") {
+  const int V = 4;
+  const int32_t stop = 3;
+  // log p = log(0.1, 0.2, 0.3, 0.4) up to a constant; token 1 forbidden, STOP banned for item 1.
+  const Vec logits = {std::log(0.1), std::log(0.2), std::log(0.3), std::log(0.4)};
+  std::vector<uint8_t> allowed(V, 1);
+  allowed[1] = 0;
+  const std::vector<int32_t> rows(2, 0);
+  const std::vector<uint8_t> banned = {0, 1};
+  const gfnlm::RowMask mask{rows.data(), allowed.data(), banned.data(), stop};
+  // Item 0 draws from (0.1, 0, 0.3, 0.4) / 0.8, item 1 from (0.1, 0, 0.3, 0) / 0.4; at T = 0.5
+  // the weights square: item 0 (0.01, 0, 0.09, 0.16) / 0.26.
+  struct Case {
+    double t, u0, u1;
+    int32_t a0, a1;
+  };
+  for (const Case c :
+       {Case{1.0, 0.10, 0.20, 0, 0}, Case{1.0, 0.20, 0.30, 2, 2}, Case{1.0, 0.55, 0.99, 3, 2},
+        Case{0.5, 0.03, 0.05, 0, 0}, Case{0.5, 0.30, 0.99, 2, 2}, Case{0.5, 0.45, 0.01, 3, 0}}) {
+    std::vector<int32_t> tokens(2);
+    Vec logq(2);
+    const Vec temps(2, c.t), uniforms = {c.u0, c.u1};
+    Cpu::sample_tokens(tokens.data(), logq.data(), logits.data(), 2, V, temps.data(),
+                       uniforms.data(), mask);
+    INFO("T " << c.t << " u " << c.u0 << ", " << c.u1);
+    CHECK(tokens[0] == c.a0);
+    CHECK(tokens[1] == c.a1);
+    const double p0[] = {0.1 / 0.8, 0, 0.3 / 0.8, 0.4 / 0.8}, p1[] = {0.25, 0, 0.75, 0};
+    CHECK(logq[0] == Approx(std::log(p0[tokens[0]])).epsilon(1e-12));
+    CHECK(logq[1] == Approx(std::log(p1[tokens[1]])).epsilon(1e-12));
+  }
+  // Every entry masked: the row is named, nothing is drawn silently.
+  std::vector<uint8_t> only_stop(V, 0);
+  only_stop[stop] = 1;
+  const gfnlm::RowMask none{rows.data(), only_stop.data(), banned.data(), stop};
+  std::vector<int32_t> tokens(2);
+  const Vec temps(2, 1.0), uniforms(2, 0.5);
+  REQUIRE_THROWS_WITH(Cpu::sample_tokens(tokens.data(), nullptr, logits.data(), 2, V, temps.data(),
+                                         uniforms.data(), none),
+                      Catch::Contains("item 1) is all masked"));
 }

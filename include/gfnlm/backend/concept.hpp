@@ -4,6 +4,8 @@
 // host) and one forward and one backward kernel per layer on raw pointers with explicit sizes
 // (llm.c style). Cpu (backend/cpu.hpp) is the reference; a CUDA backend mirrors the same list on
 // device pointers. Checked at compile time, never dispatched at run time (MatX).
+#include <gfnlm/backend/row_mask.hpp>
+
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -12,6 +14,7 @@ namespace gfnlm {
 
 template <class B, class S = float>
 concept Backend = requires(S* p, const S* cp, const int32_t* tok, std::size_t n, int i, long l,
+                           int32_t* drawn, double* logq, const double* cd, const RowMask& mask,
                            typename B::template Buffer<S>& buffer) {
   { B::name } -> std::convertible_to<const char*>;
   // Memory.
@@ -39,8 +42,11 @@ concept Backend = requires(S* p, const S* cp, const int32_t* tok, std::size_t n,
   B::gelu_backward(p, cp, cp, l);
   B::residual_forward(p, cp, cp, l);
   B::residual_backward(p, p, cp, l);
-  B::logprob_forward(p, p, cp, tok, i, i, i);
-  B::logprob_backward(p, cp, cp, cp, tok, i, i, i, false);
+  // The one log-softmax (fused, masked, gathered) and the rollout draw: a policy's masks
+  // reach them as a RowMask (backend/row_mask.hpp), so no vocabulary-wide row leaves the device.
+  B::logprob_forward(p, p, cp, tok, i, i, i, mask);
+  B::logprob_backward(p, cp, cp, cp, tok, i, i, i, false, mask);
+  B::sample_tokens(drawn, logq, cp, i, i, cd, cd, mask);
 };
 
 // What LlamaTransformer needs beyond Backend: RMSNorm, rotary embeddings, SwiGLU and

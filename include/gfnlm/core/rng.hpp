@@ -60,19 +60,7 @@ class Rng {
 
   // Index drawn with probability proportional to weights (non-negative, not all zero).
   template <class T>
-  int categorical(std::span<const T> weights) {
-    double total = 0;
-    for (T w : weights) total += static_cast<double>(w);
-    double x = uniform() * total;
-    int last_positive = 0;
-    for (size_t i = 0; i < weights.size(); ++i) {
-      if (weights[i] <= 0) continue;
-      last_positive = static_cast<int>(i);
-      x -= static_cast<double>(weights[i]);
-      if (x < 0) return static_cast<int>(i);
-    }
-    return last_positive;  // rounding left a sliver: the last non-zero entry owns it
-  }
+  int categorical(std::span<const T> weights);
 
   // An independent generator derived from this one (for per-thread or per-query streams).
   Rng split() {
@@ -88,5 +76,28 @@ class Rng {
   static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
   State state_{};
 };
+
+// The inverse-CDF draw every categorical sample here uses (Rng::categorical, the policies' draws
+// from uniforms the Sampler supplies): the first index whose running sum of weights exceeds
+// u x total, u in [0, 1). Weights are non-negative, not all zero.
+template <class T>
+int categorical_at(std::span<const T> weights, double u) {
+  double total = 0;
+  for (T w : weights) total += static_cast<double>(w);
+  double x = u * total;
+  int last_positive = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (weights[i] <= 0) continue;
+    last_positive = static_cast<int>(i);
+    x -= static_cast<double>(weights[i]);
+    if (x < 0) return static_cast<int>(i);
+  }
+  return last_positive;  // rounding left a sliver: the last non-zero entry owns it
+}
+
+template <class T>
+int Rng::categorical(std::span<const T> weights) {
+  return categorical_at(weights, uniform());
+}
 
 }  // namespace gfnlm

@@ -2,10 +2,13 @@
 // Device memory for the CUDA backend: one plain cudaMalloc per buffer (never managed memory), so a
 // model's parameters, gradients, activations and caches are each one arena addressed by offsets
 // (llm.c; DESIGN: backends). DeviceBuffer is the RAII owner; copies are deep (device to device),
-// as Transformer's copy constructor expects of Cpu's xtensor buffers.
+// as Transformer's copy constructor expects of Cpu's xtensor buffers. Every host <-> device copy
+// is counted per call site (transfers.cuh: transfer_counter()).
 #include <gfnlm/backend/cuda/check.cuh>
+#include <gfnlm/backend/cuda/transfers.cuh>
 
 #include <cstddef>
+#include <source_location>
 #include <utility>
 
 namespace gfnlm::cuda {
@@ -75,15 +78,20 @@ struct MemoryOps {
     GFNLM_CUDA_LAUNCH(fill_kernel<T>, blocks_for(static_cast<long>(n), 256), 256, 0, dst, n, value);
   }
   // Synchronous copies on the default stream: they wait for the kernels queued before them.
+  // `where` (the caller, by default) is the site transfer_counter() adds the bytes to.
   template <class T>
-  static void to_host(T* host_dst, const T* src, std::size_t n) {
+  static void to_host(T* host_dst, const T* src, std::size_t n,
+                      std::source_location where = std::source_location::current()) {
     if (n == 0) return;
     GFNLM_CUDA_CHECK(cudaMemcpy(host_dst, src, n * sizeof(T), cudaMemcpyDeviceToHost));
+    transfer_counter().add(where, TransferDirection::to_host, n * sizeof(T));
   }
   template <class T>
-  static void from_host(T* dst, const T* host_src, std::size_t n) {
+  static void from_host(T* dst, const T* host_src, std::size_t n,
+                        std::source_location where = std::source_location::current()) {
     if (n == 0) return;
     GFNLM_CUDA_CHECK(cudaMemcpy(dst, host_src, n * sizeof(T), cudaMemcpyHostToDevice));
+    transfer_counter().add(where, TransferDirection::from_host, n * sizeof(T));
   }
   template <class T>
   static void copy(T* dst, const T* src, std::size_t n) {
