@@ -91,4 +91,20 @@ inline void require_close(const std::vector<float>& got, const std::vector<float
   CHECK(bad == 0);
 }
 
+// As require_close, with -inf entries (masked log-probs) required at the same places on both.
+inline void require_close_with_inf(const std::vector<float>& got, const std::vector<float>& want,
+                                   const std::string& what, double rel_tol = kRelTol) {
+  REQUIRE(got.size() == want.size());
+  std::vector<float> g, w;
+  std::size_t mismatched = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const bool wi = std::isinf(want[i]) && want[i] < 0, gi = std::isinf(got[i]) && got[i] < 0;
+    if (wi != gi) ++mismatched;
+    if (!wi && !gi) g.push_back(got[i]), w.push_back(want[i]);
+  }
+  INFO(what << ": " << mismatched << " entries -inf on one backend only");
+  CHECK(mismatched == 0);
+  require_close(g, w, what, rel_tol);
+}
+
 }  // namespace gfnlm::test

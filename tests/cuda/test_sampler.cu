@@ -21,7 +21,9 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -229,5 +231,60 @@ TEST_CASE("Sampler<LmPolicy<Cuda>> with trajectory balance: log Z stays on the h
       require_close(std::vector<float>(got[k].value, got[k].value + got[k].size),
                     std::vector<float>(want[k].value, want[k].value + want[k].size),
                     "objective " + want[k].name);
+  }
+}
+
+TEST_CASE(
+    "a Sampler step of LmPolicy<Cuda> at GPT-2's vocabulary moves O(rows x positions) bytes") {
+  // Issue 17, item 6: no full-vocabulary logits cross the host-device boundary. A tiny model with
+  // GPT-2's 50257 tokens: a logits row is 201 KB, while a step's tokens, log-probs and their
+  // gradients are tens of bytes per row and position (12 per decoded token, 33 per draw, 4 per
+  // teacher-forced position, 29 per scored state: 50 at the first step here, 37 at the second,
+  // counted by a host emulation of this test; the first also uploads the V-byte vocabulary mask).
+  TransformerConfig cfg;
+  cfg.vocab_size = 50257;
+  cfg.max_seq_len = 16;
+  cfg.n_layer = 1;
+  cfg.n_head = 2;
+  cfg.d_model = 32;
+  Rng init(42), lora_init(5);
+  Transformer<Cuda> model(cfg, init);
+  model.enable_lora({.rank = 2, .alpha = 4.0}, lora_init);
+  const int32_t stop = cfg.vocab_size - 1;
+  LmPolicy<Cuda> policy(model, stop);
+  std::vector<std::vector<int32_t>> seen;
+  SamplerConfig sc;
+  sc.trajectories_per_query = 8;
+  sc.max_len = 6;
+  sc.min_len = 1;  // STOP banned at the first state: the per-item ban travels too
+  for (int32_t t = 0; t < 300; ++t) sc.allowed_tokens.push_back(t * 167);  // spread over V
+  sc.allowed_tokens.push_back(stop);
+  sc.seed = 3;
+  Sampler<LmPolicy<Cuda>, ExactReward> sampler(policy, ExactReward{&seen}, sc);
+  const std::vector<LmQuery> qs{{{5, 9, 2, 11}, {}, 0}, {{7, 1, 3, 3}, {}, 1}};
+  const long rows = static_cast<long>(qs.size()) * sc.trajectories_per_query;
+  const long positions = 4 + sc.max_len;  // prompt + actions
+  const std::size_t logits_row = std::size_t(cfg.vocab_size) * sizeof(float);
+  const std::size_t budget = std::size_t(rows * positions * 64);
+  REQUIRE(budget < logits_row);  // the bound could not hold a single logits row
+
+  auto& counter = cuda::transfer_counter();
+  for (int step = 0; step < 2; ++step) {
+    INFO("step " << step);
+    counter.reset();
+    const auto m = sampler.train_step(std::span<const LmQuery>(qs));
+    const std::size_t moved = counter.bytes();
+    const std::string report = counter.report();
+    std::printf("step %d: %zu bytes for %ld rows x %ld positions (%.1f per row and position)\n%s",
+                step, moved, rows, positions, double(moved) / double(rows * positions),
+                report.c_str());
+    INFO(report);
+    CHECK(std::isfinite(m.loss));
+    CHECK(moved > 0);
+    // The vocabulary mask (V bytes) is uploaded once per policy, at its first use.
+    CHECK(moved <= budget + (step == 0 ? std::size_t(cfg.vocab_size) : 0));
+    CHECK(moved * 100 < std::size_t(rows * positions) * logits_row);
+    // The largest single copy is the vocabulary mask's V bytes (a quarter of one logits row).
+    CHECK(counter.largest() <= std::size_t(cfg.vocab_size));
   }
 }

@@ -1,13 +1,16 @@
 // The whole Transformer<Cuda> against Transformer<Cpu> (issue 7): forward logits, cross-entropy,
 // every base and LoRA gradient, KV-cache decoding, a few AdamW training steps, and the modified
-// SubTB objective end to end (logits -> gathered log-probs -> loss -> gradients), float32 to
-// 1e-4 relative. Both models start from the same seed: initialisation runs on the host.
+// SubTB objective end to end (logits -> gathered log-probs -> loss -> gradients), and LmPolicy's
+// side of the Policy seam (masked scoring, its backward, masked draws), float32 to 1e-4 relative.
+// Both models start from the same seed: initialisation runs on the host.
 #include "support.cuh"
 
 #include <gfnlm/gfn/objectives/modified_subtb.hpp>
 #include <gfnlm/model/adamw.hpp>
 #include <gfnlm/model/cuda/adamw.cuh>
+#include <gfnlm/model/cuda/optimizer.cuh>
 #include <gfnlm/model/transformer.hpp>
+#include <gfnlm/policies/lm_policy.hpp>
 
 #include <span>
 
@@ -16,6 +19,7 @@ using gfnlm::test::host_copy;
 using gfnlm::test::random_tokens;
 using gfnlm::test::random_vector;
 using gfnlm::test::require_close;
+using gfnlm::test::require_close_with_inf;
 using gfnlm::test::small_config;
 
 namespace {
@@ -271,4 +275,90 @@ TEST_CASE("cuda modified SubTB end to end agrees with cpu") {
   CHECK(got.loss == Approx(want.loss).epsilon(1e-4));
   REQUIRE(want.loss > 0);
   require_same_grads<Cuda, Cpu>(gpu.lora_parameters(), cpu.lora_parameters());
+}
+
+TEST_CASE("cuda LmPolicy scores, backpropagates and draws as the cpu one, masks applied") {
+  const auto cfg = small_config(true);
+  Rng r1(47), r2(47), data(12);
+  Transformer<Cpu> cpu(cfg, r1);
+  Transformer<Cuda> gpu(cfg, r2);
+  LoraConfig lora;
+  lora.rank = 4;
+  Rng l1(8), l2(8);
+  cpu.enable_lora(lora, l1);
+  gpu.enable_lora(lora, l2);
+  randomise_adapters(cpu, gpu, data);
+  const int32_t stop = cfg.vocab_size - 1;
+  LmPolicy<Cpu> on_cpu(cpu, stop);
+  LmPolicy<Cuda> on_gpu(gpu, stop);
+  std::vector<int32_t> allowed{stop};
+  for (int32_t t = 0; t < 40; t += 2) allowed.push_back(t);
+  const int min_len = 2;  // STOP banned at s_0 and s_1
+  const LogitMask mask(cfg.vocab_size, stop, min_len, allowed);
+  const std::vector<LmQuery> rows{
+      {{3, 8, 1}, {}, 0}, {{3, 8, 1}, {}, 0}, {{12}, {}, 1}, {{4, 4}, {}, 2}};
+  const int B = 4, L = 5;
+
+  // Teacher forcing: rows of every length, one cut at max length, one with tool context.
+  TrajectoryBatch batch;
+  batch.resize(B, L);
+  const std::vector<int> lengths{5, 2, 0, 3};
+  for (int b = 0; b < B; ++b) {
+    batch.length[b] = lengths[b];
+    batch.stopped[b] = lengths[b] < L;
+    for (int t = 0; t < lengths[b]; ++t)
+      batch.actions(b, t) = allowed[1 + data.below(allowed.size() - 1)];
+  }
+  batch.context[1] = {{1, {50, 51}}};  // context tokens are not actions: any token
+  TrajectoryBatch want = batch, got = batch;
+  on_cpu.score(rows, mask, want);
+  on_gpu.score(rows, mask, got);
+  std::vector<float> pf_want, pf_got, stop_want, stop_got;
+  for (int b = 0; b < B; ++b) {
+    for (int t = 0; t < lengths[b]; ++t)
+      pf_want.push_back(want.log_pf(b, t)), pf_got.push_back(got.log_pf(b, t));
+    for (int t = 0; t <= lengths[b]; ++t)
+      stop_want.push_back(want.log_stop(b, t)), stop_got.push_back(got.log_stop(b, t));
+    CHECK(std::isinf(got.log_stop(b, 0)));  // banned before min_len
+  }
+  require_close(pf_got, pf_want, "LmPolicy::score log_pf");
+  require_close_with_inf(stop_got, stop_want, "LmPolicy::score log_stop");
+
+  TrajectoryGrad grad;
+  grad.resize_like(batch);
+  for (auto& g : grad.log_pf) g = static_cast<float>(data.normal());
+  for (auto& g : grad.log_stop) g = static_cast<float>(data.normal());
+  cpu.zero_grad();
+  gpu.zero_grad();
+  on_cpu.backward(grad, 0.5);
+  on_gpu.backward(grad, 0.5);
+  require_same_grads<Cuda, Cpu>(gpu.lora_parameters(), cpu.lora_parameters());
+
+  // Rollout draws: the same tokens from the same uniforms, log q at temperature 1.
+  on_cpu.start_rollout(rows);
+  on_gpu.start_rollout(rows);
+  const std::vector<double> temps{1.0, 0.7, 1.0, 1.5};
+  for (int length = 0; length < 4; ++length) {
+    INFO("draw step " << length);
+    const std::vector<uint8_t> live{1, 1, uint8_t(length != 1), 1};
+    std::vector<double> uniforms(B);
+    for (auto& u : uniforms) u = data.uniform();
+    const DrawStep step{length, live, temps, uniforms};
+    std::vector<int32_t> drawn_cpu(B), drawn_gpu(B);
+    std::vector<double> q_cpu(B), q_gpu(B);
+    on_cpu.draw(mask, step, drawn_cpu, q_cpu);
+    on_gpu.draw(mask, step, drawn_gpu, q_gpu);
+    REQUIRE(drawn_gpu == drawn_cpu);
+    for (int b = 0; b < B; ++b) {
+      if (!live[b]) {
+        CHECK(drawn_gpu[b] == -1);
+        continue;
+      }
+      CHECK(mask.allowed(drawn_gpu[b]));
+      if (length < min_len) CHECK(drawn_gpu[b] != stop);
+      CHECK(q_gpu[b] == Approx(q_cpu[b]).epsilon(1e-4).margin(1e-4));
+    }
+    on_cpu.advance(drawn_cpu);
+    on_gpu.advance(drawn_gpu);
+  }
 }

@@ -1,10 +1,12 @@
 #pragma once
 // A minimal on-policy training loop over TabularPolicy, written out explicitly so the objective
-// tests do not depend on the generic Sampler: roll out (on-policy or tempered), teacher-force at
-// T = 1, log-softmax, objective, d loss / d logits, backward, AdamW.
+// tests do not depend on the generic Sampler: roll out (on-policy or tempered, the rollout
+// engine), teacher-force at T = 1 (gathered log q), objective, backward, AdamW.
 #include <gfnlm/core/logmath.hpp>
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/gfn/masks.hpp>
 #include <gfnlm/gfn/objectives/objective.hpp>
+#include <gfnlm/gfn/rollout.hpp>
 #include <gfnlm/model/adamw.hpp>
 #include <gfnlm/policies/tabular.hpp>
 
@@ -69,83 +71,37 @@ inline void set_exact(TabularPolicy& policy, const TabularTarget& target) {
 }
 
 struct Rollouts {
-  TrajectoryBatch batch;
-  Tensor<float, 3> logits;  // from score(), at T = 1
+  TrajectoryBatch batch;  // log_pf / log_stop from score(), at T = 1
 };
 
-// n rows of query 0; each row samples at temperature 1 with probability p_on_policy, else at
-// T ~ U[t_low, t_high]. STOP is forced at max_len (the row is marked not stopped).
+// n rows of query 0 through the rollout engine; each row samples at temperature 1 with
+// probability p_on_policy, else at T ~ U[t_low, t_high]. STOP is forced at max_len (the row is
+// marked not stopped).
 inline Rollouts sample(TabularPolicy& policy, const TabularTarget& target, Rng& rng, int n,
                        double p_on_policy = 1.0, double t_low = 1.0, double t_high = 1.0) {
-  const int V = policy.vocab_size(), L = policy.max_len();
-  const int32_t stop = policy.stop_token();
-  Rollouts out;
-  auto& b = out.batch;
-  b.resize(n, L);
+  const LogitMask mask(policy.vocab_size(), policy.stop_token(), 0);
   std::vector<int> queries(static_cast<std::size_t>(n), 0);
   std::vector<double> temp(static_cast<std::size_t>(n), 1.0);
   for (auto& t : temp) t = rng.uniform() < p_on_policy ? 1.0 : rng.uniform(t_low, t_high);
-  std::vector<char> done(static_cast<std::size_t>(n), 0);
-  std::vector<float> logits(std::size_t(n * V));
-  std::vector<int32_t> tokens(static_cast<std::size_t>(n));
-  std::vector<double> w(static_cast<std::size_t>(V));
-  policy.start_rollout(queries);
-  for (int step = 0; step <= L; ++step) {
-    policy.next_logits(logits);
-    for (int r = 0; r < n; ++r) {
-      tokens[r] = -1;
-      if (done[r]) continue;
-      if (step == L) {  // max length: forced stop, no STOP action recorded
-        b.length[r] = L, b.stopped[r] = false, done[r] = 1;
-        continue;
-      }
-      double hi = -1e30;
-      for (int v = 0; v < V; ++v) hi = std::max(hi, double(logits[r * V + v]) / temp[r]);
-      for (int v = 0; v < V; ++v) w[v] = std::exp(double(logits[r * V + v]) / temp[r] - hi);
-      const int a = rng.categorical(std::span<const double>(w));
-      tokens[r] = a;
-      if (a == stop) {
-        b.length[r] = step, b.stopped[r] = true, done[r] = 1;
-      } else {
-        b.actions(r, step) = a;
-      }
-    }
-    policy.advance(tokens);
-  }
-  policy.score(queries, b, out.logits);
-  std::vector<double> lsm(static_cast<std::size_t>(V));
+  std::vector<Trajectory> rows(static_cast<std::size_t>(n));
+  std::vector<Trajectory*> out;
+  for (auto& r : rows) out.push_back(&r);
+  rollout(policy, std::span<const int>(queries), std::span<const double>(temp),
+          RolloutSpec<int>{&mask, policy.max_len()}, rng, std::span<Trajectory* const>(out));
+  Rollouts ro;
+  auto& b = ro.batch;
+  b = to_batch(rows, policy.max_len());
+  for (int r = 0; r < n; ++r) b.query[r] = 0;
+  policy.score(std::span<const int>(queries), mask, b);
   for (int r = 0; r < n; ++r) {
     const int e = b.length[r];
+    if (!b.stopped[r]) b.log_stop(r, e) = 0.0f;  // q(STOP) = 1 at max_len
     for (int t = 0; t <= e; ++t) {
-      std::vector<double> row(static_cast<std::size_t>(V));
-      for (int v = 0; v < V; ++v) row[v] = out.logits(r, t, v);
-      log_softmax(std::span<const double>(row), std::span<double>(lsm));
-      if (t < e) b.log_pf(r, t) = float(lsm[b.actions(r, t)]);
-      b.log_stop(r, t) = (t == e && !b.stopped[r]) ? 0.0f : float(lsm[stop]);
       std::vector<int32_t> prefix(&b.actions(r, 0), &b.actions(r, 0) + t);
       b.log_r(r, t) = float(target.log_r[policy.row_index(0, prefix)]);
     }
   }
-  return out;
-}
-
-// d loss / d logits from d loss / d log_pf and d loss / d log_stop (softmax at T = 1).
-inline Tensor<float, 3> dlogits(const Rollouts& ro, const TrajectoryGrad& g, int32_t stop) {
-  const auto& b = ro.batch;
-  Tensor<float, 3> d(ro.logits.shape(), 0.0f);
-  const int V = int(ro.logits.shape()[2]);
-  std::vector<double> p(static_cast<std::size_t>(V));
-  for (int r = 0; r < b.rows(); ++r)
-    for (int t = 0; t <= b.length[r]; ++t) {
-      double hi = -1e30, s = 0;
-      for (int v = 0; v < V; ++v) hi = std::max(hi, double(ro.logits(r, t, v)));
-      for (int v = 0; v < V; ++v) s += p[v] = std::exp(double(ro.logits(r, t, v)) - hi);
-      const double gpf = t < b.length[r] ? g.log_pf(r, t) : 0.0, gs = g.log_stop(r, t);
-      for (int v = 0; v < V; ++v) d(r, t, v) = float(-(gpf + gs) * p[v] / s);
-      if (t < b.length[r]) d(r, t, b.actions(r, t)) += float(gpf);
-      d(r, t, stop) += float(gs);
-    }
-  return d;
+  return ro;
 }
 
 struct TrainOptions {
@@ -187,7 +143,7 @@ double train(TabularPolicy& policy, const TabularTarget& target, Obj& objective,
     zero_grad(own);
     zero_grad(flow_params);
     objective(b, grad);
-    policy.backward(dlogits(ro, grad, policy.stop_token()));
+    policy.backward(grad, 1.0);
     adam.step();
     if (!own.empty()) own_adam.step();
     if (opt.learned_flow) {

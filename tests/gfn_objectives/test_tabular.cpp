@@ -9,6 +9,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 using namespace gfnlm;
 
 static_assert(Policy<TabularPolicy>);
@@ -44,23 +46,50 @@ TEST_CASE("TabularPolicy enumerates every sequence and its probabilities sum to 
   REQUIRE_THROWS_WITH(uniform.log_prob(0, bad, true), Catch::Contains("token 1 at position 1"));
 }
 
-TEST_CASE("TabularPolicy rollouts, score and backward follow the Policy contract",
+namespace {
+// log softmax of a table row in double, with the masked entries (mask[v] false) at -inf.
+std::vector<double> reference_log_softmax(std::span<const float> row,
+                                          const std::vector<bool>& allowed) {
+  std::vector<double> x(row.size());
+  for (std::size_t v = 0; v < row.size(); ++v)
+    x[v] = allowed[v] ? double(row[v]) : -std::numeric_limits<double>::infinity();
+  const double lse = logsumexp(std::span<const double>(x));
+  for (auto& v : x) v -= lse;
+  return x;
+}
+}  // namespace
+
+TEST_CASE("TabularPolicy draws, scores and back-propagates through the gathered Policy contract",
           "[gfn_objectives]") {
   TabularPolicy policy(2, 3, /*stop=*/2, /*max_len=*/2);
   Rng rng(9);
   policy.randomize(rng, 1.0);
+  const LogitMask mask(3, 2, /*min_len=*/0);
+  const std::vector<bool> all{true, true, true};
   const std::vector<int> queries{1, 0, 1};
+  const std::vector<int32_t> empty, p0{0}, p1{1};
+
+  // draw: the inverse CDF of softmax(row / T) at the given uniform; log q at T = 1.
   policy.start_rollout(queries);
-  std::vector<float> logits(9);
-  policy.next_logits(logits);
-  const std::vector<int32_t> empty;
-  for (int v = 0; v < 3; ++v) REQUIRE(logits[v] == policy.logits(1, empty)[v]);
+  const std::vector<uint8_t> live{1, 1, 1};
+  const std::vector<double> temps{1.0, 0.5, 2.0}, uniforms{0.1, 0.6, 0.95};
+  std::vector<int32_t> drawn(3);
+  std::vector<double> log_q(3);
+  policy.draw(mask, DrawStep{0, live, temps, uniforms}, drawn, log_q);
+  for (int r = 0; r < 3; ++r) {
+    const auto lp = reference_log_softmax(policy.logits(queries[r], empty), all);
+    std::vector<double> w(3);
+    for (int v = 0; v < 3; ++v) w[v] = std::exp(lp[v] / temps[r]);
+    REQUIRE(drawn[r] == categorical_at(std::span<const double>(w), uniforms[r]));
+    REQUIRE(log_q[r] == Approx(lp[drawn[r]]).margin(1e-12));
+  }
   policy.advance(std::vector<int32_t>{0, 2, 1});  // row 1 stops
-  policy.next_logits(logits);
-  const std::vector<int32_t> p0{0}, p1{1};
-  for (int v = 0; v < 3; ++v) {
-    REQUIRE(logits[v] == policy.logits(1, p0)[v]);
-    REQUIRE(logits[6 + v] == policy.logits(1, p1)[v]);
+  const std::vector<uint8_t> live2{1, 0, 1};
+  policy.draw(mask, DrawStep{1, live2, temps, uniforms}, drawn, log_q);
+  REQUIRE(drawn[1] == -1);
+  {
+    const auto lp = reference_log_softmax(policy.logits(1, p1), all);
+    REQUIRE(log_q[2] == Approx(lp[drawn[2]]).margin(1e-12));
   }
   policy.advance(std::vector<int32_t>{1, -1, 1});
   REQUIRE_THROWS_WITH(policy.advance(std::vector<int32_t>{0, -1, 2}),
@@ -69,40 +98,64 @@ TEST_CASE("TabularPolicy rollouts, score and backward follow the Policy contract
                       Catch::Contains("no context"));
   REQUIRE_NOTHROW(policy.append_context(0, empty));
 
-  // score: state logits are table rows; backward accumulates per table row.
+  // score: log_pf / log_stop are the table rows' log-softmax at the actions and STOP.
   TrajectoryBatch b;
   b.resize(3, 2);
   b.length = {2, 0, 1};
   b.stopped = {false, true, true};
   b.actions(0, 0) = 0, b.actions(0, 1) = 1, b.actions(2, 0) = 0;
-  Tensor<float, 3> state_logits;
-  policy.score(queries, b, state_logits);
-  REQUIRE(state_logits.shape()[1] == 3);
-  for (int v = 0; v < 3; ++v) {
-    REQUIRE(state_logits(0, 1, v) == policy.logits(1, p0)[v]);
-    REQUIRE(state_logits(1, 0, v) == policy.logits(0, empty)[v]);
-    REQUIRE(state_logits(2, 1, v) == policy.logits(1, p0)[v]);
-  }
-  Tensor<float, 3> d(state_logits.shape(), 0.0f);
-  d(0, 1, 2) = 1.5f;
-  d(2, 1, 2) = 0.25f;
-  d(1, 0, 0) = -1.0f;
-  d(1, 1, 0) = 100.0f;  // past row 1's length: ignored
+  policy.score(queries, mask, b);
+  const auto l1 = reference_log_softmax(policy.logits(1, empty), all);
+  const auto l1p0 = reference_log_softmax(policy.logits(1, p0), all);
+  const auto l0 = reference_log_softmax(policy.logits(0, empty), all);
+  REQUIRE(b.log_pf(0, 0) == Approx(l1[0]).margin(1e-6));
+  REQUIRE(b.log_pf(0, 1) == Approx(l1p0[1]).margin(1e-6));
+  REQUIRE(b.log_stop(0, 1) == Approx(l1p0[2]).margin(1e-6));
+  REQUIRE(b.log_stop(1, 0) == Approx(l0[2]).margin(1e-6));
+  REQUIRE(b.log_stop(2, 1) == Approx(l1p0[2]).margin(1e-6));
+
+  // backward: d table row = sum over its states of g_pf (e_a - p) + g_stop (e_stop - p).
+  TrajectoryGrad g;
+  g.resize_like(b);
+  g.log_pf(0, 1) = 1.5f;      // state (1, [0]) of row 0, action 1
+  g.log_stop(2, 1) = 0.25f;   // state (1, [0]) of row 2, STOP
+  g.log_stop(1, 0) = -1.0f;   // state (0, []) of row 1, STOP
+  g.log_stop(0, 2) = 100.0f;  // the end of row 0, which did not stop: ignored
+  g.log_pf(1, 1) = 100.0f;    // past row 1's length: ignored
   auto params = policy.parameters();
   REQUIRE(params.size() == 1);
   REQUIRE(params[0].size == 2 * 7 * 3);
   zero_grad(params);
-  policy.backward(d);
-  const auto g = [&](int q, const std::vector<int32_t>& prefix, int v) {
-    return params[0].grad[policy.row_index(q, prefix) * 3 + v];
+  policy.backward(g, 2.0);
+  const auto grad = [&](int q, const std::vector<int32_t>& prefix, int v) {
+    return double(params[0].grad[policy.row_index(q, prefix) * 3 + v]);
   };
-  REQUIRE(g(1, p0, 2) == 1.75f);
-  REQUIRE(g(0, empty, 0) == -1.0f);
+  for (int v = 0; v < 3; ++v) {
+    const double p = std::exp(l1p0[v]);
+    const double want = 2.0 * (1.5 * ((v == 1) - p) + 0.25 * ((v == 2) - p));
+    REQUIRE(grad(1, p0, v) == Approx(want).margin(1e-6));
+    REQUIRE(grad(0, empty, v) == Approx(2.0 * -1.0 * ((v == 2) - std::exp(l0[v]))).margin(1e-6));
+  }
   double total = 0;
-  for (std::size_t i = 0; i < params[0].size; ++i) total += params[0].grad[i];
-  REQUIRE(total == Approx(0.75));
+  for (std::size_t i = 0; i < params[0].size; ++i) total += std::abs(params[0].grad[i]);
+  double counted = 0;
+  for (int v = 0; v < 3; ++v) counted += std::abs(grad(1, p0, v)) + std::abs(grad(0, empty, v));
+  REQUIRE(total == Approx(counted));  // nothing else moved
+
+  // Masks: a forbidden token and the min-length STOP ban are -inf and take no gradient.
+  const std::vector<int32_t> allowed{0, 2};
+  const LogitMask strict(3, 2, /*min_len=*/1, allowed);
+  policy.score(queries, strict, b);
+  REQUIRE(b.log_pf(0, 1) == -std::numeric_limits<float>::infinity());    // token 1 forbidden
+  REQUIRE(b.log_stop(1, 0) == -std::numeric_limits<float>::infinity());  // STOP before min_len
+  const auto l1_strict = reference_log_softmax(policy.logits(1, empty), {true, false, false});
+  REQUIRE(b.log_pf(0, 0) == Approx(l1_strict[0]).margin(1e-6));  // the only allowed token: 0
+  zero_grad(params);
+  policy.backward(g, 1.0);
+  for (int v = 0; v < 3; ++v) REQUIRE(grad(0, empty, v) == 0.0);  // the banned STOP's gradient
+  // Tool context is an error naming the row.
   b.context[2].push_back({1, {7}});
-  REQUIRE_THROWS_WITH(policy.score(queries, b, state_logits), Catch::Contains("row 2"));
+  REQUIRE_THROWS_WITH(policy.score(queries, mask, b), Catch::Contains("row 2"));
 }
 
 TEST_CASE("every objective is zero at the exact target policy", "[gfn_objectives]") {

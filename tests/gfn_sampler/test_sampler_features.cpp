@@ -373,8 +373,8 @@ TEST_CASE("train_step's policy gradient matches finite differences (masks, two q
           "[gfn_sampler]") {
   // Replay-only exploration from a seeded buffer makes the trajectories independent of the
   // parameters, so the step's loss is a smooth function of the table: d loss / d table from the
-  // sampler's chain (objective -> masked log-softmax backward -> policy) must match central
-  // differences. lr = 0 keeps the parameters where they were.
+  // sampler's chain (objective -> policy.backward through the fused masked log-softmax) must match
+  // central differences. lr = 0 keeps the parameters where they were.
   SamplerConfig config;
   config.trajectories_per_query = 6;
   config.max_len = 3;

@@ -35,31 +35,26 @@ std::vector<std::vector<int32_t>> all_sequences() {
   return out;  // 1 + 3 + 9 + 27 = 40
 }
 
-// Exact log q(z STOP) of every sequence: teacher-force them all, softmax over the allowed tokens.
+// Exact log q(z STOP) of every sequence: teacher-force them all through the policy with the
+// Sampler's vocabulary mask (tokens 0, 1, 2 and STOP), so q's support is exactly the enumeration.
 std::vector<double> terminal_log_probs(LmPolicy<>& policy,
                                        const std::vector<std::vector<int32_t>>& seqs) {
+  const int32_t allowed[] = {0, 1, 2, kStop};
+  const LogitMask mask(policy.vocab_size(), kStop, 0, allowed);
   TrajectoryBatch batch;
   batch.resize(static_cast<int>(seqs.size()), kMaxLen);
   for (std::size_t b = 0; b < seqs.size(); ++b) {
     batch.length[b] = static_cast<int>(seqs[b].size());
+    batch.stopped[b] = batch.length[b] < kMaxLen;  // at max length STOP is forced: q(STOP) = 1
     for (std::size_t t = 0; t < seqs[b].size(); ++t) batch.actions(b, t) = seqs[b][t];
   }
   const std::vector<LmQuery> queries(seqs.size(), LmQuery{{kBos}, {}, 0});
-  Tensor<float, 3> logits;
-  policy.score(queries, batch, logits);
+  policy.score(queries, mask, batch);
   std::vector<double> out;
   for (std::size_t b = 0; b < seqs.size(); ++b) {
-    double total = 0;
     const int len = batch.length[b];
-    for (int t = 0; t <= len; ++t) {
-      std::vector<double> allowed;
-      for (int v = 0; v <= kStop; ++v) allowed.push_back(logits(b, t, v));
-      const double lse = logsumexp(std::span<const double>(allowed));
-      if (t < len)
-        total += allowed[seqs[b][t]] - lse;
-      else if (len < kMaxLen)
-        total += allowed[kStop] - lse;  // at max length STOP is forced: q(STOP) = 1
-    }
+    double total = batch.stopped[b] ? double(batch.log_stop(b, len)) : 0.0;
+    for (int t = 0; t < len; ++t) total += batch.log_pf(b, t);
     out.push_back(total);
   }
   return out;

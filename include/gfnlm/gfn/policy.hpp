@@ -1,9 +1,14 @@
 #pragma once
-// The Policy concept: what the Sampler needs from a model of q(Z | X). The sampler owns the
-// randomness, the masks, the log-softmax and the loss; a policy only turns states into logits
-// and back-propagates d loss / d logits. Both the exact TabularPolicy and the transformer-backed
-// LmPolicy model it, so every objective can be tested against an enumerable target.
+// The Policy concept: what the Sampler, the rollout engine (gfn/rollout.hpp) and the baselines
+// need from a model of q(Z | X). Only tokens, gathered log-probabilities and their gradients
+// cross it, never a vocabulary-wide row: the policy applies the masks (gfn/masks.hpp) and the
+// log-softmax on its own backend, draws each row's next token there from a uniform the caller
+// supplies (so every backend draws the same tokens from the same seed), and turns
+// d loss / d log q into parameter gradients. The caller owns the randomness, the loss and the
+// optimiser. Both the exact TabularPolicy and the transformer-backed LmPolicy model it, so every
+// objective can be tested against an enumerable target.
 #include <gfnlm/core/tensor.hpp>
+#include <gfnlm/gfn/masks.hpp>
 #include <gfnlm/gfn/trajectory.hpp>
 #include <gfnlm/model/optimizer.hpp>
 #include <gfnlm/model/parameter.hpp>
@@ -14,28 +19,41 @@
 
 namespace gfnlm {
 
+// One step of a batched rollout: every live row draws its next token.
+struct DrawStep {
+  int length = 0;                       // actions each live row has taken (the mask's state)
+  std::span<const uint8_t> live;        // [rows] non-zero: the row draws at this step
+  std::span<const double> temperature;  // [rows] behaviour temperature: softmax(logits / T)
+  std::span<const double> uniform;      // [rows] in [0, 1), the caller's randomness
+};
+
 template <class P>
 concept Policy = requires(P p, const P cp, std::span<const typename P::Query> row_queries,
-                          std::span<const int32_t> tokens, std::span<float> logits,
-                          const TrajectoryBatch& batch, Tensor<float, 3>& state_logits,
-                          const Tensor<float, 3>& state_dlogits) {
+                          std::span<const int32_t> tokens, const LogitMask& mask,
+                          const DrawStep& step, std::span<int32_t> drawn,
+                          std::span<double> drawn_log_q, TrajectoryBatch& batch,
+                          const TrajectoryGrad& grad) {
   typename P::Query;
-  // Width of every logits row; the stop token is one of these ids.
+  // The vocabulary size; the stop token is one of its ids.
   { cp.vocab_size() } -> std::convertible_to<int>;
   { cp.stop_token() } -> std::convertible_to<int32_t>;
-  // Rollouts: one row per entry of row_queries. next_logits fills [rows x vocab] for the
-  // current state of every row (rows already finished may be left untouched); advance takes one
-  // token per row, negative for a row that is finished; append_context adds tool output to one
-  // row's state without making it an action.
+  // Rollouts: one row per entry of row_queries. draw() samples the next token of every live row
+  // from softmax(masked logits / temperature) at the row's uniform (core/rng.hpp's
+  // categorical_at) into drawn (-1 for rows not live) and its temperature-1 masked log q into
+  // drawn_log_q; advance takes one token per row, negative for a row that takes none;
+  // append_context adds tool output to one row's state without making it an action.
   p.start_rollout(row_queries);
-  p.next_logits(logits);
+  p.draw(mask, step, drawn, drawn_log_q);
   p.advance(tokens);
   p.append_context(int{}, tokens);
-  // Teacher forcing at temperature 1: logits at states s_0 .. s_L of every row of the batch
-  // ([B, L+1, vocab]; entries past a row's length are unspecified), keeping what backward needs.
-  p.score(row_queries, batch, state_logits);
-  // Accumulates parameter gradients given d loss / d logits of the last score() call.
-  p.backward(state_dlogits);
+  // Teacher forcing at temperature 1 with the masks: fills batch.log_pf [B, L] and
+  // batch.log_stop [B, L+1] at the states s_0 .. s_length[b] of every row from its actions and
+  // tool context (entries past a row's length are unspecified), keeping what backward needs.
+  p.score(row_queries, mask, batch);
+  // Accumulates scale x d loss / d parameters given d loss / d log_pf and d loss / d log_stop of
+  // the last score() (entries past a row's length, and log_stop at the end of a row that did not
+  // stop, are ignored).
+  p.backward(grad, double{});
   { p.parameters() } -> std::convertible_to<ParameterList<float>>;
 };
 

@@ -1,21 +1,24 @@
 #pragma once
 // Sampler<Policy, Reward, Objective, Buffer>: the amortized sampler a user instantiates (DESIGN
 // user story). It owns everything but the model: the randomness (one gfnlm::Rng, so a resumed run
-// repeats bit-for-bit), the behaviour mixture and the replay buffer (SPEC section 4), the masks
-// and the log-softmax, reward tempering (SPEC section 3), the tool hook (SPEC section 5), the
-// loss (SPEC section 2) and the optimisers. One train_step:
-//   1. per query: choose on-policy / tempered / replay (gfn/exploration.hpp);
-//   2. roll out every fresh row of every query in ONE policy batch (masked, tempered logits),
-//      calling the tool after each action; draw replayed rows from the buffer and rebuild their
-//      tool context by calling the tool again (a fresh query's last
-//      exploration.replay_rows_per_query rows too, when its buffer holds any);
-//   3. ask the reward for log R at every prefix of every row in one call (gfn/reward.hpp);
-//      NaN is an error naming the query and tokens; offer the fresh rows to the buffer with their
-//      UNTEMPERED final log R;
-//   4. per query (gradient accumulation): teacher-force the rows through the policy at T = 1,
-//      masked log-softmax -> log q, tempered log R, objective -> d loss / d log q -> d loss /
-//      d logits (scaled by 1 / #queries) -> policy.backward;
-//   5. clip, AdamW on the policy (warm-up schedule) and on the objective's own parameters.
+// repeats bit-for-bit), the behaviour mixture and the replay buffer (SPEC section 4), the masks,
+// reward tempering (SPEC section 3), the tool hook (SPEC section 5), the loss (SPEC section 2) and
+// the optimisers. The policy applies the masks and the log-softmax on its own backend: only
+// tokens, gathered log q and their gradients cross the seam (gfn/policy.hpp). One train_step is
+// five phases, one function each:
+//   1. choose_behaviours: per query on-policy / tempered / replay (gfn/exploration.hpp);
+//   2. collect_rows: every fresh row of every query in ONE rollout (gfn/rollout.hpp, the tool
+//      called after each action); replayed rows from the buffer with their tool context rebuilt
+//      by calling the tool again (a fresh query's last exploration.replay_rows_per_query rows
+//      too, when its buffer holds any);
+//   3. score_rewards: log R at every prefix of every row in one call (gfn/reward.hpp); NaN is an
+//      error naming the query and tokens; the fresh rows go to the buffer with their UNTEMPERED
+//      final log R;
+//   4. accumulate_gradients: per query, teacher-force its rows through the policy at T = 1
+//      (gathered log q), tempered log R, objective -> d loss / d log q -> policy.backward with
+//      scale 1 / #queries;
+//   5. optimizer_step: clip, AdamW on the policy (warm-up schedule) and on the objective's own
+//      parameters.
 // The policy's parameters are zeroed, clipped, stepped and checkpointed by PolicyOptimizer<P>
 // (gfn/policy.hpp): the host's AdamW, or the policy's own `Optimizer` where its parameters live
 // on a device (LmPolicy<Cuda>), so this file never names a backend. The objective's parameters
@@ -34,6 +37,7 @@
 #include <gfnlm/gfn/query_key.hpp>
 #include <gfnlm/gfn/replay_buffer.hpp>
 #include <gfnlm/gfn/reward.hpp>
+#include <gfnlm/gfn/rollout.hpp>
 #include <gfnlm/gfn/sampler_config.hpp>
 #include <gfnlm/gfn/tool.hpp>
 #include <gfnlm/model/adamw.hpp>
@@ -92,104 +96,20 @@ class Sampler {
   StepMetrics train_step(std::span<const Query> queries) {
     GFNLM_CHECK(!queries.empty(), "Sampler::train_step: no queries");
     const auto start = std::chrono::steady_clock::now();
-    const int num_q = static_cast<int>(queries.size());
-    const int n = config_.trajectories_per_query;
-    const double t_r = config_.reward_temperature(step_);
+    StepPlan plan;
+    plan.queries = queries;
+    plan.reward_temperature = config_.reward_temperature(step_);
     StepMetrics m;
     m.step = step_;
-    m.reward_temperature = t_r;
+    m.reward_temperature = plan.reward_temperature;
 
-    // 1-2. Behaviour per query, then one rollout for all fresh rows, replay for the others.
-    std::vector<uint64_t> keys(num_q);
-    std::vector<BehaviourChoice> choice(num_q);
-    for (int i = 0; i < num_q; ++i) {
-      keys[i] = key_of(queries[i]);
-      choice[i] = choose_behaviour(config_.exploration, rng_, !buffer_.empty(keys[i]));
-    }
-    std::vector<Row> rows(std::size_t(num_q) * n);
-    std::vector<Query> fresh_queries;
-    std::vector<double> fresh_temps;
-    std::vector<Row*> fresh_rows;
-    const auto replay_into = [&](Row* block, int count, int i) {
-      const auto items = buffer_.sample(keys[i], count, rng_, t_r);
-      for (int k = 0; k < count; ++k) {
-        const auto& actions = items[k]->actions;
-        block[k].actions.assign(actions.begin(), actions.end());
-        check_replayed(block[k].actions, keys[i]);
-        block[k].stopped = static_cast<int>(block[k].actions.size()) < config_.max_len;
-        block[k].context = replay_tool(tool_, queries[i], block[k].actions);
-        block[k].replayed = true;
-      }
-      m.replayed += count;
-    };
-    for (int i = 0; i < num_q; ++i) {
-      Row* block = rows.data() + std::size_t(i) * n;
-      if (choice[i].mode == Behaviour::replay) {
-        replay_into(block, n, i);
-        continue;
-      }
-      const int mixed = buffer_.empty(keys[i]) ? 0 : config_.exploration.replay_rows_per_query;
-      for (int k = 0; k < n - mixed; ++k) {
-        fresh_queries.push_back(queries[i]);
-        fresh_temps.push_back(choice[i].temperature);
-        fresh_rows.push_back(block + k);
-      }
-      if (mixed > 0) replay_into(block + (n - mixed), mixed, i);
-    }
-    if (!fresh_rows.empty()) rollout(fresh_queries, fresh_temps, fresh_rows, /*want_log_q=*/false);
+    choose_behaviours(plan);
+    collect_rows(plan, m);
+    score_rewards(plan, m);
+    accumulate_gradients(plan, m);
+    optimizer_step(m);
 
-    // 3. Every prefix reward of every row in one call.
-    std::vector<RewardRequest<Query>> requests(rows.size());
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-      rows[r].log_r.assign(rows[r].actions.size() + 1, 0.0);
-      requests[r] = {&queries[r / n], rows[r].actions, rows[r].context, rows[r].log_r};
-    }
-    compute_prefix_log_rewards<Query>(reward_, requests);
-    double sum_r = 0;
-    int finite_r = 0;
-    for (std::size_t r = 0; r < rows.size(); ++r)
-      check_rewards(rows[r], static_cast<int>(r / n), /*final_only=*/false);
-    for (std::size_t r = 0; r < rows.size(); ++r) {
-      const int i = static_cast<int>(r / n);
-      const double final_r = rows[r].log_r.back();
-      if (std::isfinite(final_r)) sum_r += final_r, ++finite_r;
-      if (!rows[r].replayed && buffer_.add(keys[i], rows[r].actions, final_r)) ++m.new_in_buffer;
-    }
-    m.mean_log_r = finite_r > 0 ? sum_r / finite_r : -std::numeric_limits<double>::infinity();
-
-    // 4. Loss and gradients, one query at a time.
-    PolicyOpt::zero_grad(policy_params());
-    zero_grad(objective_.parameters());
-    double log_z_sum = 0, spread_sum = 0;
-    int log_z_count = 0;
-    for (int i = 0; i < num_q; ++i) {
-      std::vector<Query> row_queries(n, queries[i]);
-      build_batch(rows.data() + std::size_t(i) * n, n, query_id_from_key(keys[i]), t_r);
-      policy_.score(std::span<const Query>(row_queries), batch_, state_logits_);
-      fill_log_probs();
-      m.loss += objective_(batch_, grad_) / num_q;
-      backward(1.0 / num_q);
-      policy_.backward(std::as_const(dlogits_));
-      double mean = 0, std = 0;
-      if (batch_log_z(mean, std)) log_z_sum += mean, spread_sum += std, ++log_z_count;
-    }
-    if (log_z_count > 0) {
-      m.log_z = log_z_sum / log_z_count;
-      m.log_z_spread = spread_sum / log_z_count;
-    }
-    for (const auto& p : objective_.parameters())
-      for (std::size_t k = 0; k < p.size; ++k) p.grad[k] /= static_cast<float>(num_q);
-
-    // 5. Optimiser steps.
-    const auto params = policy_params();
-    m.grad_norm = PolicyOpt::clip_grad_norm(params, config_.grad_clip);
-    const double lr_scale = config_.lr_schedule(step_);
-    m.lr = config_.optimizer.lr * lr_scale;
-    policy_opt_.step(lr_scale);
-    objective_opt_.step();
-    ++step_;
-
-    m.trajectories = static_cast<int>(rows.size());
+    m.trajectories = static_cast<int>(plan.rows.size());
     m.buffer_size = buffer_.total_size();
     m.step_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     m.samples_per_s = m.step_time_s > 0 ? m.trajectories / m.step_time_s : 0.0;
@@ -207,7 +127,7 @@ class Sampler {
     std::vector<double> temps(n, temperature);
     std::vector<Row*> ptrs(n);
     for (int k = 0; k < n; ++k) ptrs[k] = &rows[k];
-    if (n > 0) rollout(row_queries, temps, ptrs, /*want_log_q=*/true);
+    roll_out(row_queries, temps, ptrs);
     std::vector<RewardRequest<Query>> requests(n);
     for (int k = 0; k < n; ++k) {
       rows[k].log_r.assign(rows[k].actions.size() + 1, 0.0);
@@ -221,6 +141,34 @@ class Sampler {
                 rows[k].log_q, rows[k].stopped};
     }
     return out;
+  }
+
+  // log q(z | query) of a given action sequence under the current policy at temperature 1, masks
+  // applied, the tool replayed: with its STOP when stopped, without when it was cut at max_len
+  // (then it must have max_len actions). -inf when the masks forbid it.
+  double log_prob(const Query& query, std::span<const int32_t> actions, bool stopped = true) {
+    const int len = static_cast<int>(actions.size());
+    GFNLM_CHECK(len <= config_.max_len, "Sampler::log_prob: {} actions, more than max_len {}", len,
+                config_.max_len);
+    GFNLM_CHECK(stopped || len == config_.max_len,
+                "Sampler::log_prob: an unstopped sequence must have max_len {} actions, got {}",
+                config_.max_len, len);
+    for (int t = 0; t < len; ++t)
+      GFNLM_CHECK(actions[t] >= 0 && actions[t] < policy_.vocab_size() &&
+                      actions[t] != policy_.stop_token(),
+                  "Sampler::log_prob: action {} at position {} is not a non-stop token of the "
+                  "vocabulary [0, {})",
+                  actions[t], t, policy_.vocab_size());
+    TrajectoryBatch batch;
+    batch.resize(1, std::max(len, 1));
+    for (int t = 0; t < len; ++t) batch.actions(0, t) = actions[t];
+    batch.length[0] = len;
+    batch.stopped[0] = stopped;
+    batch.context[0] = replay_tool(tool_, query, actions);
+    policy_.score(std::span<const Query>(&query, 1), mask_, batch);
+    double total = stopped ? double(batch.log_stop(0, len)) : 0.0;
+    for (int t = 0; t < len; ++t) total += batch.log_pf(0, t);
+    return total;
   }
 
   // log Z of the UNTEMPERED target estimated from n on-policy samples (gfn/log_partition.hpp):
@@ -343,13 +291,10 @@ class Sampler {
  private:
   using PolicyOpt = PolicyOptimizer<P>;
 
-  struct Row {
-    std::vector<int32_t> actions;
-    std::vector<ContextInsert> context;
+  // A rollout's trajectory with what the step adds to it.
+  struct Row : Trajectory {
     std::vector<double> log_r;  // untempered, per prefix
-    bool stopped = true;
     bool replayed = false;
-    double log_q = 0;  // filled by rollout when asked
   };
 
   ParameterList<float> policy_params() { return policy_.parameters(); }
@@ -386,60 +331,131 @@ class Sampler {
     }
   }
 
-  // Samples rows[k] from q(. | queries[k]) with logits / temps[k]; masks on both.
-  void rollout(std::span<const Query> queries, std::span<const double> temps, std::span<Row*> rows,
-               bool want_log_q) {
-    const int n = static_cast<int>(rows.size());
-    const int vocab = policy_.vocab_size();
-    const int32_t stop = policy_.stop_token();
-    policy_.start_rollout(queries);
-    std::vector<float> logits(std::size_t(n) * vocab);
-    std::vector<double> log_probs(vocab), weights(vocab);
-    std::vector<int32_t> tokens(n);
-    std::vector<char> active(n, 1);
-    int remaining = n;
-    for (int t = 0; remaining > 0; ++t) {
-      if (t == config_.max_len) {  // max length: stopped there with q(STOP) = 1
-        for (int k = 0; k < n; ++k)
-          if (active[k]) rows[k]->stopped = false;
-        break;
-      }
-      policy_.next_logits(std::span<float>(logits));
-      int advanced = 0;
-      for (int k = 0; k < n; ++k) {
-        tokens[k] = -1;
-        if (!active[k]) continue;
-        const std::span<float> row(logits.data() + std::size_t(k) * vocab, vocab);
-        mask_.apply(row, t);
-        masked_log_softmax(row, log_probs);
-        // Behaviour: softmax(logits / T) from the T = 1 log-probs (the mask carries over).
-        const double inv_t = 1.0 / temps[k];
-        double hi = neg_inf<double>;
-        for (int v = 0; v < vocab; ++v) hi = std::max(hi, log_probs[v] * inv_t);
-        for (int v = 0; v < vocab; ++v) weights[v] = std::exp(log_probs[v] * inv_t - hi);
-        const int32_t choice = rng_.categorical(std::span<const double>(weights));
-        if (want_log_q) rows[k]->log_q += log_probs[choice];
-        if (choice == stop) {
-          active[k] = 0;
-          --remaining;
-          continue;
-        }
-        tokens[k] = choice;
-        rows[k]->actions.push_back(choice);
-        ++advanced;
-      }
-      if (advanced == 0) continue;
-      policy_.advance(std::span<const int32_t>(tokens));
-      if (!tool_) continue;
-      for (int k = 0; k < n; ++k) {
-        if (tokens[k] < 0) continue;
-        auto inserted = tool_(queries[k], rows[k]->actions);
-        if (inserted.empty()) continue;
-        policy_.append_context(k, std::span<const int32_t>(inserted));
-        rows[k]->context.push_back(
-            {static_cast<int>(rows[k]->actions.size()), std::move(inserted)});
-      }
+  // What the phases of one train_step hand each other.
+  struct StepPlan {
+    std::span<const Query> queries;
+    double reward_temperature = 1;
+    std::vector<uint64_t> keys;           // per query
+    std::vector<BehaviourChoice> choice;  // per query
+    std::vector<Row> rows;                // trajectories_per_query rows per query, in order
+  };
+
+  // Phase 1: each query's behaviour (gfn/exploration.hpp).
+  void choose_behaviours(StepPlan& plan) {
+    const int num_q = static_cast<int>(plan.queries.size());
+    plan.keys.resize(num_q);
+    plan.choice.resize(num_q);
+    for (int i = 0; i < num_q; ++i) {
+      plan.keys[i] = key_of(plan.queries[i]);
+      plan.choice[i] = choose_behaviour(config_.exploration, rng_, !buffer_.empty(plan.keys[i]));
     }
+  }
+
+  // Phase 2: one rollout for every fresh row of every query; replayed rows from the buffer.
+  void collect_rows(StepPlan& plan, StepMetrics& m) {
+    const int num_q = static_cast<int>(plan.queries.size());
+    const int n = config_.trajectories_per_query;
+    plan.rows.assign(std::size_t(num_q) * n, Row{});
+    std::vector<Query> fresh_queries;
+    std::vector<double> fresh_temps;
+    std::vector<Row*> fresh_rows;
+    const auto replay_into = [&](Row* block, int count, int i) {
+      const auto items = buffer_.sample(plan.keys[i], count, rng_, plan.reward_temperature);
+      for (int k = 0; k < count; ++k) {
+        const auto& actions = items[k]->actions;
+        block[k].actions.assign(actions.begin(), actions.end());
+        check_replayed(block[k].actions, plan.keys[i]);
+        block[k].stopped = static_cast<int>(block[k].actions.size()) < config_.max_len;
+        block[k].context = replay_tool(tool_, plan.queries[i], block[k].actions);
+        block[k].replayed = true;
+      }
+      m.replayed += count;
+    };
+    for (int i = 0; i < num_q; ++i) {
+      Row* block = plan.rows.data() + std::size_t(i) * n;
+      if (plan.choice[i].mode == Behaviour::replay) {
+        replay_into(block, n, i);
+        continue;
+      }
+      const int mixed = buffer_.empty(plan.keys[i]) ? 0 : config_.exploration.replay_rows_per_query;
+      for (int k = 0; k < n - mixed; ++k) {
+        fresh_queries.push_back(plan.queries[i]);
+        fresh_temps.push_back(plan.choice[i].temperature);
+        fresh_rows.push_back(block + k);
+      }
+      if (mixed > 0) replay_into(block + (n - mixed), mixed, i);
+    }
+    roll_out(fresh_queries, fresh_temps, fresh_rows);
+  }
+
+  // Phase 3: every prefix reward of every row in one call; fresh rows offered to the buffer.
+  void score_rewards(StepPlan& plan, StepMetrics& m) {
+    const int n = config_.trajectories_per_query;
+    auto& rows = plan.rows;
+    std::vector<RewardRequest<Query>> requests(rows.size());
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      rows[r].log_r.assign(rows[r].actions.size() + 1, 0.0);
+      requests[r] = {&plan.queries[r / n], rows[r].actions, rows[r].context, rows[r].log_r};
+    }
+    compute_prefix_log_rewards<Query>(reward_, requests);
+    for (std::size_t r = 0; r < rows.size(); ++r)
+      check_rewards(rows[r], static_cast<int>(r / n), /*final_only=*/false);
+    double sum_r = 0;
+    int finite_r = 0;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      const double final_r = rows[r].log_r.back();
+      if (std::isfinite(final_r)) sum_r += final_r, ++finite_r;
+      if (!rows[r].replayed && buffer_.add(plan.keys[r / n], rows[r].actions, final_r))
+        ++m.new_in_buffer;
+    }
+    m.mean_log_r = finite_r > 0 ? sum_r / finite_r : -std::numeric_limits<double>::infinity();
+  }
+
+  // Phase 4: loss and gradients, one query at a time (gradient accumulation).
+  void accumulate_gradients(const StepPlan& plan, StepMetrics& m) {
+    const int num_q = static_cast<int>(plan.queries.size());
+    const int n = config_.trajectories_per_query;
+    PolicyOpt::zero_grad(policy_params());
+    zero_grad(objective_.parameters());
+    double log_z_sum = 0, spread_sum = 0;
+    int log_z_count = 0;
+    std::vector<Query> row_queries;
+    for (int i = 0; i < num_q; ++i) {
+      row_queries.assign(n, plan.queries[i]);
+      build_batch(plan.rows.data() + std::size_t(i) * n, n, query_id_from_key(plan.keys[i]),
+                  plan.reward_temperature);
+      policy_.score(std::span<const Query>(row_queries), mask_, batch_);
+      m.loss += objective_(batch_, grad_) / num_q;
+      policy_.backward(std::as_const(grad_), 1.0 / num_q);
+      double mean = 0, std = 0;
+      if (batch_log_z(mean, std)) log_z_sum += mean, spread_sum += std, ++log_z_count;
+    }
+    if (log_z_count > 0) {
+      m.log_z = log_z_sum / log_z_count;
+      m.log_z_spread = spread_sum / log_z_count;
+    }
+    for (const auto& p : objective_.parameters())
+      for (std::size_t k = 0; k < p.size; ++k) p.grad[k] /= static_cast<float>(num_q);
+  }
+
+  // Phase 5: clip, then AdamW on the policy and on the objective's parameters.
+  void optimizer_step(StepMetrics& m) {
+    const auto params = policy_params();
+    m.grad_norm = PolicyOpt::clip_grad_norm(params, config_.grad_clip);
+    const double lr_scale = config_.lr_schedule(step_);
+    m.lr = config_.optimizer.lr * lr_scale;
+    policy_opt_.step(lr_scale);
+    objective_opt_.step();
+    ++step_;
+  }
+
+  // rows[k] <- a trajectory from q(. | queries[k]) with logits / temps[k] (gfn/rollout.hpp).
+  void roll_out(std::span<const Query> queries, std::span<const double> temps,
+                std::span<Row* const> rows) {
+    if (rows.empty()) return;
+    const RolloutSpec<Query> spec{&mask_, config_.max_len, &tool_};
+    const std::vector<Trajectory*> out(rows.begin(), rows.end());
+    rollout(policy_, queries, temps, spec, rng_, std::span<Trajectory* const>(out));
   }
 
   // batch_ <- n rows of one query, tempered log R (SPEC section 3) with the min-length penalty.
@@ -459,52 +475,6 @@ class Sampler {
         double v = neg_inf<double>;  // past the row: never read
         if (t <= e) v = t < config_.min_len ? config_.min_len_penalty : row.log_r[t] / t_r;
         batch_.log_r(k, t) = static_cast<float>(v);
-      }
-    }
-  }
-
-  // log_pf / log_stop of batch_ from the teacher-forced logits (T = 1, masks applied).
-  void fill_log_probs() {
-    const int n = batch_.rows(), len = batch_.max_len(), vocab = policy_.vocab_size();
-    const int32_t stop = policy_.stop_token();
-    GFNLM_CHECK(state_logits_.shape()[0] == std::size_t(n) &&
-                    state_logits_.shape()[1] == std::size_t(len + 1) &&
-                    state_logits_.shape()[2] == std::size_t(vocab),
-                "Policy::score returned logits of shape [{}, {}, {}], expected [{}, {}, {}]",
-                state_logits_.shape()[0], state_logits_.shape()[1], state_logits_.shape()[2], n,
-                len + 1, vocab);
-    log_probs_.resize(std::size_t(n) * (len + 1) * vocab);
-    std::vector<float> row(vocab);
-    for (int b = 0; b < n; ++b) {
-      for (int t = 0; t <= batch_.length[b]; ++t) {
-        const float* src = &state_logits_(b, t, 0);
-        std::copy(src, src + vocab, row.begin());
-        mask_.apply(row, t);
-        const std::span<double> lp(log_probs_.data() + (std::size_t(b) * (len + 1) + t) * vocab,
-                                   vocab);
-        masked_log_softmax(row, lp);
-        if (t < batch_.length[b])
-          batch_.log_pf(b, t) = static_cast<float>(lp[batch_.actions(b, t)]);
-        batch_.log_stop(b, t) = static_cast<float>(lp[stop]);
-      }
-    }
-  }
-
-  // dlogits_ <- scale x d loss / d logits from grad_ (gfn/masks.hpp).
-  void backward(double scale) {
-    const int n = batch_.rows(), len = batch_.max_len(), vocab = policy_.vocab_size();
-    const int32_t stop = policy_.stop_token();
-    dlogits_ = Tensor<float, 3>({std::size_t(n), std::size_t(len + 1), std::size_t(vocab)}, 0.0f);
-    for (int b = 0; b < n; ++b) {
-      const int e = batch_.length[b];
-      for (int t = 0; t <= e; ++t) {
-        const std::span<const double> lp(
-            log_probs_.data() + (std::size_t(b) * (len + 1) + t) * vocab, vocab);
-        const int32_t action = t < e ? batch_.actions(b, t) : -1;
-        const double g_pf = t < e ? scale * grad_.log_pf(b, t) : 0.0;
-        const double g_stop = (t < e || batch_.stopped[b]) ? scale * grad_.log_stop(b, t) : 0.0;
-        masked_log_softmax_backward(lp, action, g_pf, stop, g_stop,
-                                    std::span<float>(&dlogits_(b, t, 0), vocab));
       }
     }
   }
@@ -547,8 +517,6 @@ class Sampler {
   // Scratch reused across steps.
   TrajectoryBatch batch_;
   TrajectoryGrad grad_;
-  Tensor<float, 3> state_logits_, dlogits_;
-  std::vector<double> log_probs_;
 };
 
 }  // namespace gfnlm

@@ -155,6 +155,9 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
 
   // [B, T, V] logits of the last forward (backend memory; host memory for Cpu).
   const Scalar* logits() const { return A_.logits; }
+  // The [B, T, V] d logits workspace of the last forward (backend memory), for a caller that
+  // fills it (LmPolicy's gathered backward, model/cross_entropy.hpp) and hands it to backward().
+  Scalar* dlogits_workspace() { return A_.dlogits; }
 
   // Accumulates parameter gradients given d loss / d logits [B, T, V] of the last forward:
   // base gradients if the base is trainable, adapter gradients if adapters are active.

@@ -1,20 +1,24 @@
 #pragma once
 // LmPolicy: a Transformer (with LoRA adapters) as a gfnlm::Policy. Rollouts decode with a KV
-// cache, so a step costs one position per live row; scoring teacher-forces whole rows (prompt,
-// actions and tool context interleaved) in one batched forward and hands the sampler the logits
-// at every state; backward scatters d loss / d logits back to those positions.
-// The model may run on a backend whose memory is not the host's (Transformer<Cuda>): then each
-// score / decode call copies its logits to the host once, backward copies the scattered
-// d logits to one reused device buffer, and `Optimizer` (the backend's, model/optimizer.hpp)
-// tells the Sampler how to step parameters() where they live. Host backends take the direct path.
+// cache, so a step costs one position per live row, and draw each row's token on the model's
+// backend from the decoded logits (the masked, tempered draw of backend/*/logprob); scoring
+// teacher-forces whole rows (prompt, actions and tool context interleaved, policies/
+// lm_sequence.hpp) in one batched forward and gathers log q(a_t | s_t) and log q(STOP | s_t) at
+// every state with the backend's fused masked log-softmax; backward writes d logits into the
+// model's own workspace with the same kernel's backward. Only tokens, [states x 2] log-probs and
+// their gradients move between host and device (model/optimizer.hpp's `Optimizer` tells the
+// Sampler how to step parameters() where they live).
 #include <gfnlm/backend/cpu.hpp>
+#include <gfnlm/backend/row_mask.hpp>
 #include <gfnlm/core/error.hpp>
+#include <gfnlm/gfn/masks.hpp>
 #include <gfnlm/gfn/policy.hpp>
 #include <gfnlm/gfn/trajectory.hpp>
 #include <gfnlm/model/kv_cache.hpp>
 #include <gfnlm/model/optimizer.hpp>
 #include <gfnlm/model/transformer.hpp>
 #include <gfnlm/policies/lm_query.hpp>
+#include <gfnlm/policies/lm_sequence.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -53,10 +57,10 @@ class BasicLmPolicy {
     if (!cache_ || cache_->rows() < n) cache_.emplace(model_->make_cache(std::max(n, 1)));
     cache_->reset();
     rows_ = n;
-    last_logits_.assign(static_cast<std::size_t>(n) * vocab_size(), 0.0f);
+    logit_row_.assign(n, -1);
     pending_.clear();
     // A row whose prompt equals the previous distinct one's (the Sampler lays out a query's rows
-    // consecutively) does not decode it again: it copies that row's cache and logits.
+    // consecutively) does not decode it again: it copies that row's cache and reads its logits.
     std::vector<int> source(n, -1);
     int leader = -1;
     for (int r = 0; r < n; ++r) {
@@ -75,19 +79,46 @@ class BasicLmPolicy {
         pending_.push_back({r, rows[r].prompt[i]});
     }
     flush();
-    const std::size_t V = vocab_size();
     for (int r = 0; r < n; ++r) {
       if (source[r] < 0) continue;
       cache_->copy_row(source[r], r);
-      std::copy_n(last_logits_.begin() + source[r] * V, V, last_logits_.begin() + r * V);
+      logit_row_[r] = logit_row_[source[r]];
     }
   }
 
-  void next_logits(std::span<float> out) {
+  // Draws every live row's next token from the last decoded logits, on the model's backend.
+  void draw(const LogitMask& mask, const DrawStep& step, std::span<int32_t> drawn,
+            std::span<double> log_q) {
+    const auto n = static_cast<std::size_t>(rows_);
+    GFNLM_CHECK(step.live.size() == n && step.temperature.size() == n && step.uniform.size() == n &&
+                    drawn.size() == n && log_q.size() == n,
+                "LmPolicy::draw: step and outputs must have {} rows", n);
     flush();
-    GFNLM_CHECK(out.size() >= last_logits_.size(), "next_logits: output holds {} values, need {}",
-                out.size(), last_logits_.size());
-    std::copy(last_logits_.begin(), last_logits_.end(), out.begin());
+    draw_rows_.clear(), draw_items_.clear(), temps_.clear(), uniforms_.clear();
+    for (std::size_t r = 0; r < n; ++r) {
+      drawn[r] = -1;
+      if (!step.live[r]) continue;
+      GFNLM_CHECK(logit_row_[r] >= 0, "LmPolicy::draw: row {} has no decoded state", r);
+      draw_items_.push_back(static_cast<int>(r));
+      draw_rows_.push_back(logit_row_[r]);
+      temps_.push_back(step.temperature[r]);
+      uniforms_.push_back(step.uniform[r]);
+    }
+    const int N = static_cast<int>(draw_items_.size());
+    if (N == 0) return;
+    banned_.assign(N, mask.bans_stop(step.length) ? 1 : 0);
+    tokens_drawn_.resize(N);
+    logq_drawn_.resize(N);
+    const RowMask rm = device_mask(mask, draw_rows_, draw_rows_dev_, banned_, draw_banned_dev_);
+    Backend::sample_tokens(device_ptr(tokens_drawn_dev_, N), device_ptr(logq_dev_, N), decoded_, N,
+                           vocab_size(), upload(temps_dev_, temps_),
+                           upload(uniforms_dev_, uniforms_), rm);
+    download(tokens_drawn_.data(), tokens_drawn_dev_, N);
+    download(logq_drawn_.data(), logq_dev_, N);
+    for (int i = 0; i < N; ++i) {
+      drawn[draw_items_[i]] = tokens_drawn_[i];
+      log_q[draw_items_[i]] = logq_drawn_[i];
+    }
   }
 
   void advance(std::span<const int32_t> tokens) {
@@ -95,7 +126,7 @@ class BasicLmPolicy {
                 tokens.size(), rows_);
     for (int r = 0; r < rows_; ++r)
       if (tokens[r] >= 0) pending_.push_back({r, tokens[r]});
-    // Decoding waits for next_logits, so tool context appended after this action joins the
+    // Decoding waits for the next draw, so tool context appended after this action joins the
     // same batched call.
   }
 
@@ -106,122 +137,170 @@ class BasicLmPolicy {
 
   // ---- teacher forcing ------------------------------------------------------------------------
 
-  void score(std::span<const Query> row_queries, const TrajectoryBatch& batch,
-             Tensor<float, 3>& state_logits) {
-    const int B = batch.rows(), L = batch.max_len(), V = vocab_size();
+  void score(std::span<const Query> row_queries, const LogitMask& mask, TrajectoryBatch& batch) {
+    const int B = batch.rows(), V = vocab_size();
     GFNLM_CHECK(static_cast<int>(row_queries.size()) == B, "score: {} queries for {} rows",
                 row_queries.size(), B);
-    std::vector<std::vector<int32_t>> seqs(B);
-    state_pos_.assign(static_cast<std::size_t>(B) * (L + 1), -1);
-    int T = 1;
+    GFNLM_CHECK(mask.vocab_size() == V && mask.stop_token() == stop_,
+                "LmPolicy::score: the mask is for vocabulary {} / stop {}, the policy has {} / {}",
+                mask.vocab_size(), mask.stop_token(), V, stop_);
+    seqs_.resize(B);
+    std::vector<const std::vector<int32_t>*> rows(B);
     for (int b = 0; b < B; ++b) {
-      build_row(row_queries[b], batch, b, seqs[b],
-                &state_pos_[static_cast<std::size_t>(b) * (L + 1)]);
-      T = std::max<int>(T, static_cast<int>(seqs[b].size()));
+      build_row(row_queries[b], batch, b, seqs_[b]);
+      rows[b] = &seqs_[b].tokens;
     }
-    GFNLM_CHECK(T <= model_->config().max_seq_len,
-                "score: a row needs {} positions but the model's max_seq_len is {}", T,
-                model_->config().max_seq_len);
-    // Right padding with token 0: causal attention never lets it reach an earlier position.
-    tokens_.assign(static_cast<std::size_t>(B) * T, 0);
-    for (int b = 0; b < B; ++b) std::copy(seqs[b].begin(), seqs[b].end(), tokens_.begin() + b * T);
+    const int T = pad_lm_batch(rows, model_->config().max_seq_len, tokens_);
     model_->set_adapters_enabled(true);
     model_->forward(tokens_.data(), B, T);
-    B_ = B, T_ = T, L_ = L;
-    const float* logits = model_->logits();
-    if constexpr (!Backend::host_memory) {
-      host_logits_.resize(static_cast<std::size_t>(B) * T * V);
-      Backend::to_host(host_logits_.data(), logits, host_logits_.size());
-      logits = host_logits_.data();
-    }
-    state_logits.resize({std::size_t(B), std::size_t(L + 1), std::size_t(V)});
-    for (int b = 0; b < B; ++b)
-      for (int t = 0; t <= L; ++t) {
-        const int p = state_pos_[static_cast<std::size_t>(b) * (L + 1) + t];
-        float* dst = &state_logits(b, t, 0);
-        if (p < 0)
-          std::fill(dst, dst + V, 0.0f);
-        else
-          std::copy_n(logits + (static_cast<std::size_t>(b) * T + p) * V, V, dst);
+    // One item per state: its logits row, its action (or none) and STOP, the min-length ban.
+    states_.clear(), state_rows_.clear(), idx_.clear(), state_banned_.clear();
+    for (int b = 0; b < B; ++b) {
+      const int e = batch.length[b];
+      for (int t = 0; t <= e; ++t) {
+        states_.push_back({b, t, t < e, t < e || batch.stopped[b]});
+        state_rows_.push_back(b * T + seqs_[b].state_end[t]);
+        idx_.push_back(t < e ? batch.actions(b, t) : -1);
+        idx_.push_back(stop_);
+        state_banned_.push_back(mask.bans_stop(t) ? 1 : 0);
       }
+    }
+    const int N = static_cast<int>(states_.size());
+    scored_mask_ =
+        device_mask(mask, state_rows_, state_rows_dev_, state_banned_, state_banned_dev_);
+    idx_ptr_ = upload(idx_dev_, idx_);
+    logp_.resize(std::size_t(N) * 2);
+    Backend::logprob_forward(device_ptr(logp_dev_, 2 * N), device_ptr(lse_dev_, N),
+                             model_->logits(), idx_ptr_, N, V, 2, scored_mask_);
+    download(logp_.data(), logp_dev_, 2 * N);
+    for (int i = 0; i < N; ++i) {
+      const auto& s = states_[i];
+      if (s.has_action) batch.log_pf(s.row, s.t) = logp_[2 * i];
+      batch.log_stop(s.row, s.t) = logp_[2 * i + 1];
+    }
+    B_ = B, T_ = T;
   }
 
-  void backward(const Tensor<float, 3>& state_dlogits) {
+  void backward(const TrajectoryGrad& grad, double scale) {
     GFNLM_CHECK(B_ > 0, "LmPolicy::backward called before score");
-    const int V = vocab_size();
-    dlogits_.assign(static_cast<std::size_t>(B_) * T_ * V, 0.0f);
-    for (int b = 0; b < B_; ++b)
-      for (int t = 0; t <= L_; ++t) {
-        const int p = state_pos_[static_cast<std::size_t>(b) * (L_ + 1) + t];
-        if (p < 0) continue;
-        const float* src = &state_dlogits(b, t, 0);
-        std::copy_n(src, V, dlogits_.data() + (static_cast<std::size_t>(b) * T_ + p) * V);
-      }
-    if constexpr (Backend::host_memory) {
-      model_->backward(dlogits_.data());
-    } else {
-      if (Backend::size(device_dlogits_) < dlogits_.size())
-        device_dlogits_ = Backend::template alloc<float>(dlogits_.size());
-      float* device = Backend::data(device_dlogits_);
-      Backend::from_host(device, dlogits_.data(), dlogits_.size());
-      model_->backward(device);
+    const int N = static_cast<int>(states_.size()), V = vocab_size();
+    dlogp_.assign(std::size_t(N) * 2, 0.0f);
+    for (int i = 0; i < N; ++i) {
+      const auto& s = states_[i];
+      GFNLM_CHECK(std::size_t(s.row) < grad.log_stop.shape()[0] &&
+                      std::size_t(s.t) < grad.log_stop.shape()[1],
+                  "LmPolicy::backward: the gradient is smaller than the last score()");
+      if (s.has_action) dlogp_[2 * i] = static_cast<float>(scale * grad.log_pf(s.row, s.t));
+      if (s.stop_counts) dlogp_[2 * i + 1] = static_cast<float>(scale * grad.log_stop(s.row, s.t));
     }
+    float* dlogits = model_->dlogits_workspace();
+    Backend::fill(dlogits, static_cast<std::size_t>(B_) * T_ * V, 0.0f);
+    Backend::logprob_backward(dlogits, upload(dlogp_dev_, dlogp_), model_->logits(),
+                              Backend::data(lse_dev_), idx_ptr_, N, V, 2,
+                              /*accumulate=*/false, scored_mask_);
+    model_->backward(dlogits);
   }
 
   ParameterList<float> parameters() { return model_->parameters(); }
 
-  // The full token sequence of one row (prompt, then actions with tool context in place) and,
-  // optionally, the position whose logits give each state s_0 .. s_length.
-  static void build_row(const Query& q, const TrajectoryBatch& batch, int b,
-                        std::vector<int32_t>& seq, int* state_pos = nullptr) {
-    seq.assign(q.prompt.begin(), q.prompt.end());
-    const auto& ctx = batch.context[b];
-    std::size_t next_ctx = 0;
-    const int len = batch.length[b];
-    for (int t = 0;; ++t) {
-      while (next_ctx < ctx.size() && ctx[next_ctx].after_action == t) {
-        seq.insert(seq.end(), ctx[next_ctx].tokens.begin(), ctx[next_ctx].tokens.end());
-        ++next_ctx;
-      }
-      if (state_pos) state_pos[t] = static_cast<int>(seq.size()) - 1;
-      if (t == len) break;
-      seq.push_back(batch.actions(b, t));
-    }
+  // The teacher-forced tokens of row b of a batch (prompt, then actions with tool context in
+  // place) and the position whose logits give each state s_0 .. s_length.
+  static void build_row(const Query& q, const TrajectoryBatch& batch, int b, LmSequence& out) {
+    const std::span<const int32_t> prompt(q.prompt.data(), q.prompt.size());
+    build_lm_sequence({}, prompt, {&batch.actions(b, 0), std::size_t(batch.length[b])},
+                      batch.context[b], out);
   }
 
  private:
-  // Decodes every queued token in one batched call and keeps each row's newest logits.
+  struct State {
+    int row, t;
+    bool has_action;   // t < length: log_pf(row, t) is read
+    bool stop_counts;  // log_stop(row, t) enters the loss (not the end of an unstopped row)
+  };
+  template <class T>
+  using Buffer = typename Backend::template Buffer<T>;
+
+  // Decodes every queued token in one batched call; each row's newest logits row is its last.
   void flush() {
     if (pending_.empty()) return;
     model_->set_adapters_enabled(true);
     const auto decoded = model_->decode(*cache_, pending_);
-    const float* logits = decoded.data();
-    if constexpr (!Backend::host_memory) {
-      host_logits_.resize(decoded.size());
-      Backend::to_host(host_logits_.data(), logits, decoded.size());
-      logits = host_logits_.data();
-    }
-    const int V = vocab_size();
+    decoded_ = decoded.data();
     for (std::size_t i = 0; i < pending_.size(); ++i)
-      std::copy_n(logits + i * V, V, last_logits_.data() + pending_[i].row * V);
+      logit_row_[pending_[i].row] = static_cast<int32_t>(i);
     pending_.clear();
+  }
+
+  // A backend buffer of at least n elements.
+  template <class T>
+  static T* device_ptr(Buffer<T>& buffer, std::size_t n) {
+    if (Backend::size(buffer) < std::max<std::size_t>(n, 1))
+      buffer = Backend::template alloc<T>(std::max<std::size_t>(n, 1));
+    return Backend::data(buffer);
+  }
+  // Host values into a backend buffer (the host's own memory on a host backend).
+  template <class T>
+  static const T* upload(Buffer<T>& buffer, const std::vector<T>& host) {
+    if constexpr (Backend::host_memory) {
+      (void)buffer;
+      return host.data();
+    } else {
+      T* dst = device_ptr(buffer, host.size());
+      if (!host.empty()) Backend::from_host(dst, host.data(), host.size());
+      return dst;
+    }
+  }
+  template <class T>
+  static void download(T* host, const Buffer<T>& buffer, std::size_t n) {
+    Backend::to_host(host, Backend::data(buffer), n);
+  }
+  // The RowMask of the masks for items at `rows` with per-item STOP bans, in backend memory.
+  // The vocabulary part is uploaded only when it changes.
+  RowMask device_mask(const LogitMask& mask, const std::vector<int32_t>& rows,
+                      Buffer<int32_t>& rows_buffer, const std::vector<uint8_t>& banned,
+                      Buffer<uint8_t>& banned_buffer) {
+    const uint8_t* allowed = nullptr;
+    if (!mask.all_allowed()) {
+      const auto bytes = mask.allowed_bytes();
+      if (!std::equal(bytes.begin(), bytes.end(), allowed_host_.begin(), allowed_host_.end())) {
+        allowed_host_.assign(bytes.begin(), bytes.end());
+        if constexpr (!Backend::host_memory) upload(allowed_dev_, allowed_host_);
+      }
+      allowed = Backend::host_memory ? allowed_host_.data() : Backend::data(allowed_dev_);
+    }
+    const bool any_ban = std::find(banned.begin(), banned.end(), uint8_t{1}) != banned.end();
+    return {upload(rows_buffer, rows), allowed, any_ban ? upload(banned_buffer, banned) : nullptr,
+            stop_};
   }
 
   Model* model_;
   int32_t stop_;
   std::optional<typename Model::Cache> cache_;
   int rows_ = 0;
-  std::vector<float> last_logits_;
+  // Rollout state: the queued tokens, the last decode's logits and each row's row in them.
   std::vector<DecodeToken> pending_;
+  const float* decoded_ = nullptr;
+  std::vector<int32_t> logit_row_;
+  std::vector<int> draw_items_;
+  std::vector<int32_t> draw_rows_, tokens_drawn_;
+  std::vector<double> temps_, uniforms_, logq_drawn_;
+  std::vector<uint8_t> banned_;
   // score() -> backward() bookkeeping.
-  std::vector<int32_t> tokens_;
-  std::vector<int> state_pos_;
-  std::vector<float> dlogits_;
-  int B_ = 0, T_ = 0, L_ = 0;
-  // Device backends only: the host copy of the last logits (score or decode) and the device copy
-  // of dlogits_ that backward hands the model.
-  std::vector<float> host_logits_;
-  typename Backend::template Buffer<float> device_dlogits_;
+  std::vector<LmSequence> seqs_;
+  std::vector<int32_t> tokens_, state_rows_, idx_;
+  std::vector<State> states_;
+  std::vector<uint8_t> state_banned_;
+  std::vector<float> logp_, dlogp_;
+  RowMask scored_mask_;
+  const int32_t* idx_ptr_ = nullptr;
+  int B_ = 0, T_ = 0;
+  std::vector<uint8_t> allowed_host_;
+  // Backend copies of the small per-call arrays (unused on host backends, which read the vectors
+  // above), and the gathered outputs.
+  Buffer<int32_t> draw_rows_dev_, state_rows_dev_, idx_dev_, tokens_drawn_dev_;
+  Buffer<uint8_t> allowed_dev_, draw_banned_dev_, state_banned_dev_;
+  Buffer<double> temps_dev_, uniforms_dev_, logq_dev_;
+  Buffer<float> logp_dev_, lse_dev_, dlogp_dev_;
 };
 
 template <class Bk = Cpu, PromptedQuery Q = LmQuery>

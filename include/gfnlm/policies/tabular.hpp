@@ -10,16 +10,17 @@
 // |z| == max_len, where STOP is forced (probability 1; the sampler masks the other tokens), so
 // log_prob_terminal() and terminal_log_probs() give a distribution that sums to one. Tool
 // context makes no sense here: append_context() and score() reject non-empty context.
+#include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/logmath.hpp>
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/core/tensor.hpp>
+#include <gfnlm/gfn/masks.hpp>
 #include <gfnlm/gfn/policy.hpp>
 #include <gfnlm/gfn/trajectory.hpp>
 #include <gfnlm/model/parameter.hpp>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdint>
 #include <span>
@@ -97,27 +98,38 @@ class TabularPolicy {
       live_.push_back({q, 0, 0, false});
     }
   }
-  void next_logits(std::span<float> logits) const {
-    GFNLM_CHECK(logits.size() == live_.size() * std::size_t(vocab_),
-                "TabularPolicy::next_logits: buffer holds {} floats, need {} rows x {}",
-                logits.size(), live_.size(), vocab_);
-    for (std::size_t r = 0; r < live_.size(); ++r) {
-      if (live_[r].done) continue;
-      const std::size_t row =
-          std::size_t(live_[r].query) * num_prefixes() + offset_[live_[r].length] + live_[r].code;
-      for (int v = 0; v < vocab_; ++v) logits[r * vocab_ + v] = table_(row, v);
+  void draw(const LogitMask& mask, const DrawStep& step, std::span<int32_t> drawn,
+            std::span<double> log_q) {
+    const std::size_t n = live_.size();
+    GFNLM_CHECK(step.live.size() == n && step.temperature.size() == n && step.uniform.size() == n &&
+                    drawn.size() == n && log_q.size() == n,
+                "TabularPolicy::draw: step and outputs must have {} rows", n);
+    check_mask(mask);
+    items_.clear();
+    draw_rows_.clear();
+    for (std::size_t r = 0; r < n; ++r) {
+      drawn[r] = -1;
+      if (!step.live[r]) continue;
+      GFNLM_CHECK(!live_[r].done && live_[r].length == step.length,
+                  "TabularPolicy::draw: row {} is finished or not at step {}", r, step.length);
+      items_.push_back(static_cast<int>(r));
+      draw_rows_.push_back(static_cast<int32_t>(table_row(live_[r])));
     }
+    const int N = static_cast<int>(items_.size());
+    temps_.resize(N), uniforms_.resize(N), tokens_.resize(N), logq_.resize(N);
+    banned_.assign(N, mask.bans_stop(step.length) ? 1 : 0);
+    for (int i = 0; i < N; ++i)
+      temps_[i] = step.temperature[items_[i]], uniforms_[i] = step.uniform[items_[i]];
+    Cpu::sample_tokens(tokens_.data(), logq_.data(), table_.data(), N, vocab_, temps_.data(),
+                       uniforms_.data(), row_mask(mask, draw_rows_.data()));
+    for (int i = 0; i < N; ++i) drawn[items_[i]] = tokens_[i], log_q[items_[i]] = logq_[i];
   }
   void advance(std::span<const int32_t> tokens) {
     GFNLM_CHECK(tokens.size() == live_.size(), "TabularPolicy::advance: {} tokens for {} rows",
                 tokens.size(), live_.size());
     for (std::size_t r = 0; r < live_.size(); ++r) {
       auto& s = live_[r];
-      if (tokens[r] < 0 || s.done) {
-        s.done = true;
-        continue;
-      }
-      if (tokens[r] == stop_) {
+      if (tokens[r] < 0 || tokens[r] == stop_) {
         s.done = true;
         continue;
       }
@@ -135,16 +147,17 @@ class TabularPolicy {
   }
 
   // ---- teacher forcing (Policy concept) ----
-  // Logits of states s_0 .. s_e of every row into state_logits [B, L+1, V] (zero past a row).
-  void score(std::span<const Query> row_queries, const TrajectoryBatch& batch,
-             Tensor<float, 3>& state_logits) {
+  // log_pf / log_stop of states s_0 .. s_e of every row, masks applied (the CPU backend's fused
+  // log-softmax over the table rows of the states, copied to a scratch block first so that
+  // backward can scatter-add into table rows that several states share).
+  void score(std::span<const Query> row_queries, const LogitMask& mask, TrajectoryBatch& batch) {
     const int rows = batch.rows(), len = batch.max_len();
     GFNLM_CHECK(row_queries.size() == std::size_t(rows),
                 "TabularPolicy::score: {} queries for {} rows", row_queries.size(), rows);
-    state_logits =
-        Tensor<float, 3>({std::size_t(rows), std::size_t(len + 1), std::size_t(vocab_)}, 0.0f);
+    check_mask(mask);
     scored_.clear();
-    scored_shape_ = state_logits.shape();
+    idx_.clear();
+    banned_.clear();
     for (int b = 0; b < rows; ++b) {
       const int q = row_queries[b], e = batch.length.at(b);
       check_query(q);
@@ -157,18 +170,50 @@ class TabularPolicy {
       std::size_t code = 0;
       for (int t = 0; t <= e; ++t) {
         const std::size_t row = std::size_t(q) * num_prefixes() + offset_[t] + code;
-        for (int v = 0; v < vocab_; ++v) state_logits(b, t, v) = table_(row, v);
-        scored_.push_back({b, t, row});
+        const bool stops_here = t < e || batch.stopped[b];
+        scored_.push_back({b, t, row, t < e, stops_here});
+        idx_.push_back(t < e ? batch.actions(b, t) : -1);
+        idx_.push_back(stop_);
+        banned_.push_back(mask.bans_stop(t) ? 1 : 0);
         if (t < e) code = code * (vocab_ - 1) + digit(batch.actions(b, t), std::size_t(t), b);
       }
     }
+    const int N = static_cast<int>(scored_.size());
+    block_.resize(std::size_t(N) * vocab_);
+    for (int i = 0; i < N; ++i)
+      std::copy_n(&table_(scored_[i].table_row, 0), vocab_,
+                  block_.data() + std::size_t(i) * vocab_);
+    logp_.resize(std::size_t(N) * 2);
+    lse_.resize(N);
+    scored_mask_ = row_mask(mask, nullptr);
+    Cpu::logprob_forward(logp_.data(), lse_.data(), block_.data(), idx_.data(), N, vocab_, 2,
+                         scored_mask_);
+    for (int i = 0; i < N; ++i) {
+      const auto& s = scored_[i];
+      if (s.has_action) batch.log_pf(s.row, s.t) = logp_[2 * i];
+      batch.log_stop(s.row, s.t) = logp_[2 * i + 1];
+    }
   }
-  // Accumulates d loss / d table from d loss / d logits of the last score().
-  void backward(const Tensor<float, 3>& state_dlogits) {
-    GFNLM_CHECK(state_dlogits.shape() == scored_shape_,
-                "TabularPolicy::backward: dlogits shape does not match the last score()");
-    for (const auto& s : scored_)
-      for (int v = 0; v < vocab_; ++v) grad_(s.table_row, v) += state_dlogits(s.row, s.t, v);
+  // Accumulates scale x d loss / d table from d loss / d log q of the last score().
+  void backward(const TrajectoryGrad& grad, double scale) {
+    const int N = static_cast<int>(scored_.size());
+    GFNLM_CHECK(N > 0, "TabularPolicy::backward called before score");
+    std::vector<float> dlogp(std::size_t(N) * 2, 0.0f);
+    for (int i = 0; i < N; ++i) {
+      const auto& s = scored_[i];
+      GFNLM_CHECK(std::size_t(s.row) < grad.log_stop.shape()[0] &&
+                      std::size_t(s.t) < grad.log_stop.shape()[1],
+                  "TabularPolicy::backward: the gradient is smaller than the last score()");
+      if (s.has_action) dlogp[2 * i] = static_cast<float>(scale * grad.log_pf(s.row, s.t));
+      if (s.stop_counts) dlogp[2 * i + 1] = static_cast<float>(scale * grad.log_stop(s.row, s.t));
+    }
+    Cpu::logprob_backward(block_.data(), dlogp.data(), block_.data(), lse_.data(), idx_.data(), N,
+                          vocab_, 2, /*accumulate=*/false, scored_mask_);
+    for (int i = 0; i < N; ++i) {
+      const float* d = block_.data() + std::size_t(i) * vocab_;
+      for (int v = 0; v < vocab_; ++v) grad_(scored_[i].table_row, v) += d[v];
+    }
+    scored_.clear();  // block_ now holds gradients, not logits
   }
 
   ParameterList<float> parameters() {
@@ -239,7 +284,23 @@ class TabularPolicy {
   struct Scored {
     int row, t;
     std::size_t table_row;
+    bool has_action;   // t < length: log_pf(row, t) is read
+    bool stop_counts;  // log_stop(row, t) enters the loss (not the end of an unstopped row)
   };
+
+  std::size_t table_row(const Live& s) const {
+    return std::size_t(s.query) * num_prefixes() + offset_[s.length] + s.code;
+  }
+  void check_mask(const LogitMask& mask) const {
+    GFNLM_CHECK(mask.vocab_size() == vocab_ && mask.stop_token() == stop_,
+                "TabularPolicy: the mask is for vocabulary {} / stop {}, the policy has {} / {}",
+                mask.vocab_size(), mask.stop_token(), vocab_, stop_);
+  }
+  // The RowMask of the masks (stop bans from banned_, one per item).
+  RowMask row_mask(const LogitMask& mask, const int32_t* rows) const {
+    return {rows, mask.all_allowed() ? nullptr : mask.allowed_bytes().data(), banned_.data(),
+            stop_};
+  }
 
   void check_query(int q) const {
     GFNLM_CHECK(q >= 0 && q < num_queries_, "TabularPolicy: query {} outside [0, {})", q,
@@ -267,8 +328,16 @@ class TabularPolicy {
   std::vector<std::size_t> offset_;
   Tensor<float, 2> table_, grad_;
   std::vector<Live> live_;
+  // draw() scratch.
+  std::vector<int> items_;
+  std::vector<int32_t> draw_rows_, tokens_;
+  std::vector<double> temps_, uniforms_, logq_;
+  // score() -> backward() state: the states scored, their indices, stop bans and logits block.
   std::vector<Scored> scored_;
-  std::array<std::size_t, 3> scored_shape_{};
+  std::vector<int32_t> idx_;
+  std::vector<uint8_t> banned_;
+  std::vector<float> block_, logp_, lse_;
+  RowMask scored_mask_;
 };
 
 static_assert(Policy<TabularPolicy>);
