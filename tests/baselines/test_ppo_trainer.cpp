@@ -6,7 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <span>
 #include <vector>
 
 using gfnlm::TabularPolicy;
@@ -43,18 +45,23 @@ TEST_CASE("sample_rollouts draws from the policy and records T = 1 log-probs", "
   gfnlm::Rng rng(3);
   const std::vector<int> queries(20000, 0);
   const auto batch = gfnlm::sample_rollouts(policy, std::span<const int>(queries), {1, 1.0}, rng);
+  // log_stop is not filled by the rollouts: score a copy for it (T = 1, all tokens allowed).
+  auto scored = batch;
+  policy.score(std::span<const int>(queries), gfnlm::LogitMask(kVocab, kStop, 0), scored);
   int zero = 0, stop = 0;
   for (int b = 0; b < batch.rows(); ++b) {
+    REQUIRE(batch.query[b] == b);
     if (batch.length[b] == 0) {
       REQUIRE(batch.stopped[b]);
       ++stop;
-      REQUIRE(batch.log_stop(b, 0) == Approx(std::log(0.25)));
+      REQUIRE(scored.log_stop(b, 0) == Approx(std::log(0.25)));
     } else {
       REQUIRE(!batch.stopped[b]);  // max_len 1: cut there, STOP forced
       REQUIRE(batch.actions(b, 0) != 2);
       zero += batch.actions(b, 0) == 0;
       REQUIRE(batch.log_pf(b, 0) ==
               Approx(batch.actions(b, 0) == 0 ? std::log(0.5) : std::log(0.25)));
+      REQUIRE(scored.log_pf(b, 0) == Approx(batch.log_pf(b, 0)));
     }
   }
   REQUIRE(zero / 20000.0 == Approx(0.5).margin(0.015));
@@ -66,34 +73,117 @@ TEST_CASE("sample_rollouts draws from the policy and records T = 1 log-probs", "
   REQUIRE(hot_zero / 20000.0 == Approx(std::sqrt(2.0) / (std::sqrt(2.0) + 2)).margin(0.015));
 }
 
-TEST_CASE("action_log_probs gradient matches finite differences", "[baselines]") {
-  gfnlm::Tensor<float, 3> logits({2, 3, kVocab});
+TEST_CASE("episode_grad + TabularPolicy::backward match finite differences of the log-probs",
+          "[baselines]") {
+  // The gradient path of PPO and SFT: score, read log pi of every action (episode_log_probs),
+  // place d J / d log pi (episode_grad), backward. Checked against central differences of
+  // J = sum_i w_i log pi(a_i), computed in double from the table logits with the masks.
+  TabularPolicy policy(1, kVocab, kStop, kMaxLen);
   gfnlm::Rng rng(5);
-  for (auto& v : logits) v = float(rng.normal());
+  policy.randomize(rng, 1.0);
+  // min_len 1: STOP is masked at the root (its logit takes no gradient there).
+  const gfnlm::LogitMask mask(kVocab, kStop, 1);
   gfnlm::TrajectoryBatch batch;
-  batch.resize(2, 2);
-  batch.actions(0, 0) = 1, batch.actions(0, 1) = 2, batch.length[0] = 2;   // 1 2 STOP
-  batch.actions(1, 0) = 0, batch.length[1] = 1, batch.stopped[1] = false;  // 0 (cut)
+  batch.resize(3, kMaxLen);
+  batch.actions(0, 0) = 1, batch.actions(0, 1) = 2, batch.length[0] = 2;  // 1 2 STOP
+  batch.actions(1, 0) = 0, batch.actions(1, 1) = 2, batch.actions(1, 2) = 1;
+  batch.length[1] = 3, batch.stopped[1] = false;  // 0 2 1 (cut at max_len)
+  batch.actions(2, 0) = 1, batch.length[2] = 1;   // 1 STOP (shares s_1 with row 0)
   const auto actions = gfnlm::episode_actions(batch, kStop);
-  REQUIRE(actions.size() == 4);
+  REQUIRE(actions.size() == 8);
   REQUIRE(actions[2].token == kStop);
+  REQUIRE(actions[2].t == 2);
   REQUIRE(actions[2].previous == 2);
   REQUIRE(actions[3].previous == -1);
-  const std::vector<float> w{0.5f, -1.0f, 2.0f, 0.25f};
-  gfnlm::Tensor<float, 3> d(logits.shape(), 0.0f);
-  gfnlm::action_log_probs(logits, actions, nullptr, w, &d);
-  auto objective = [&](const gfnlm::Tensor<float, 3>& l) {
-    const auto lp = gfnlm::action_log_probs(l, actions);
-    double s = 0;
-    for (std::size_t i = 0; i < lp.size(); ++i) s += w[i] * lp[i];
-    return s;
+  REQUIRE(actions[6].previous == -1);
+  REQUIRE(actions[7].token == kStop);
+  const std::vector<float> w{0.5f, -1.0f, 2.0f, 0.25f, -0.75f, 1.5f, -2.0f, 0.6f};
+  const std::vector<int> queries(3, 0);
+
+  // J in double from a copy of the table: log_softmax over the allowed logits of each state.
+  auto param = policy.parameters().at(0);
+  const std::vector<double> table(param.value, param.value + param.size);
+  auto log_pi = [&](const std::vector<double>& tab, const gfnlm::EpisodeAction& a) {
+    const std::span<const int32_t> prefix(&batch.actions(a.row, 0), std::size_t(a.t));
+    const std::size_t row = policy.row_index(0, prefix);
+    double hi = -INFINITY;
+    for (int v = 0; v < kVocab; ++v)
+      if (!(v == kStop && mask.bans_stop(a.t))) hi = std::max(hi, tab[row * kVocab + v]);
+    double sum = 0;
+    for (int v = 0; v < kVocab; ++v)
+      if (!(v == kStop && mask.bans_stop(a.t))) sum += std::exp(tab[row * kVocab + v] - hi);
+    return tab[row * kVocab + a.token] - hi - std::log(sum);
   };
-  for (std::size_t i = 0; i < logits.size(); ++i) {
-    auto plus = logits, minus = logits;
-    plus.data()[i] += 1e-2f;
-    minus.data()[i] -= 1e-2f;
-    REQUIRE(d.data()[i] == Approx((objective(plus) - objective(minus)) / 2e-2).margin(2e-3));
+  auto objective = [&](const std::vector<double>& tab) {
+    double j = 0;
+    for (std::size_t i = 0; i < actions.size(); ++i) j += w[i] * log_pi(tab, actions[i]);
+    return j;
+  };
+
+  policy.score(std::span<const int>(queries), mask, batch);
+  const auto logp = gfnlm::episode_log_probs(batch, actions);
+  REQUIRE(logp.size() == actions.size());
+  for (std::size_t i = 0; i < actions.size(); ++i)
+    REQUIRE(logp[i] == Approx(log_pi(table, actions[i])).margin(1e-5));
+  const auto grad = gfnlm::episode_grad(batch, actions, w);
+  REQUIRE(grad.log_stop(0, 2) == w[2]);  // the STOP of a stopped row lands on log_stop(b, length)
+  REQUIRE(grad.log_pf(0, 1) == w[1]);
+  REQUIRE(grad.log_stop(1, 3) == 0.0f);  // no STOP at the end of a cut row
+  gfnlm::zero_grad(policy.parameters());
+  policy.backward(grad, 1.0);
+
+  int nonzero = 0;
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    auto plus = table, minus = table;
+    const double h = 1e-5;
+    plus[i] += h;
+    minus[i] -= h;
+    const double fd = (objective(plus) - objective(minus)) / (2 * h);
+    INFO("table entry " << i << " (row " << i / kVocab << ", token " << i % kVocab << ")");
+    REQUIRE(double(param.grad[i]) == Approx(fd).margin(1e-5));
+    nonzero += std::abs(fd) > 1e-3;
   }
+  REQUIRE(nonzero >= 12);  // 5 states x the tokens they normalise over, minus the masked STOP
+  const std::size_t root = policy.row_index(0, {});
+  REQUIRE(param.grad[root * kVocab + kStop] == 0.0f);  // masked: no gradient
+
+  // A STOP action at the end of a row that did not stop is no action.
+  std::vector<gfnlm::EpisodeAction> bad{{1, 3, kStop, 1}};
+  REQUIRE_THROWS_AS(gfnlm::episode_log_probs(batch, bad), gfnlm::Error);
+  REQUIRE_THROWS_AS(gfnlm::episode_grad(batch, actions, std::vector<float>(3)), gfnlm::Error);
+}
+
+TEST_CASE("the tool reaches PPO's rollouts and SFT's scored answers", "[baselines]") {
+  // TabularPolicy rejects context tokens, so a tool that inserts some must make both throw, and
+  // one that inserts nothing must change nothing.
+  TabularPolicy policy(1, kVocab, kStop, kMaxLen), reference(1, kVocab, kStop, kMaxLen);
+  const gfnlm::ToolFunction<int> inserts = [](const int&, std::span<const int32_t>) {
+    return std::vector<int32_t>{0};
+  };
+  int calls = 0;
+  const gfnlm::ToolFunction<int> silent = [&calls](const int&, std::span<const int32_t>) {
+    ++calls;
+    return std::vector<int32_t>{};
+  };
+  const std::vector<int> queries(8, 0);
+  gfnlm::PpoConfig config{.max_len = kMaxLen, .minibatch_size = 4, .epochs = 1};
+  gfnlm::PpoTrainer noisy(policy, frozen(reference), target_reward, config, 3, nullptr, inserts);
+  REQUIRE_THROWS_AS(noisy.train_step(queries), gfnlm::Error);
+  gfnlm::PpoTrainer quiet(policy, frozen(reference), target_reward, config, 3, nullptr, silent);
+  const auto s = quiet.train_step(queries);
+  REQUIRE(std::isfinite(s.policy_loss));
+  int actions = 0;
+  for (int b = 0; b < 8; ++b) actions += quiet.last_batch().length[b];
+  REQUIRE(calls == actions);  // once after each action (STOP is none)
+
+  const std::vector<std::vector<int32_t>> answers{{0}, {1, 2}};
+  const std::vector<int> two(2, 0);
+  gfnlm::SftTrainer sft_noisy(policy, {.lr = 0.05}, nullptr, inserts);
+  REQUIRE_THROWS_AS(sft_noisy.train_step(two, answers), gfnlm::Error);
+  calls = 0;
+  gfnlm::SftTrainer sft_quiet(policy, {.lr = 0.05}, nullptr, silent);
+  REQUIRE(std::isfinite(sft_quiet.train_step(two, answers)));
+  REQUIRE(calls == 3);  // replayed after each answer action
 }
 
 TEST_CASE("PPO raises the probability of the rewarded answer", "[baselines]") {

@@ -1,12 +1,9 @@
 #pragma once
 // A TrajectoryBatch seen as RL episodes: each row is the actions z_1 .. z_n, then STOP when the
-// row stopped (a row cut at max_len has no STOP action). Baselines (PPO, SFT) score and
-// differentiate log pi of exactly these actions, the final STOP included, from the policy's
-// teacher-forced logits.
-#include <gfnlm/baselines/ppo_math.hpp>
+// row stopped (a row cut at max_len has no STOP action). Baselines (PPO, SFT) read log pi of
+// exactly these actions, the final STOP included, from the batch after Policy::score, and turn
+// d loss / d log pi into the TrajectoryGrad that Policy::backward takes.
 #include <gfnlm/core/error.hpp>
-#include <gfnlm/core/tensor.hpp>
-#include <gfnlm/gfn/masks.hpp>
 #include <gfnlm/gfn/trajectory.hpp>
 
 #include <cstdint>
@@ -40,38 +37,56 @@ inline std::vector<EpisodeAction> episode_actions(const TrajectoryBatch& batch, 
   return out;
 }
 
-// log pi(a) for every action from state logits [B, L+1, V] (the mask, if any, applied first).
-// With dlogp given (one entry per action), also accumulates sum_a dlogp[a] d log pi(a) / d logits
-// into dlogits (same shape as logits, zeroed by the caller).
-inline std::vector<float> action_log_probs(const Tensor<float, 3>& logits,
-                                           std::span<const EpisodeAction> actions,
-                                           const LogitMask* mask = nullptr,
-                                           std::span<const float> dlogp = {},
-                                           Tensor<float, 3>* dlogits = nullptr) {
-  const std::size_t vocab = logits.shape()[2];
-  GFNLM_CHECK(dlogp.empty() ||
-                  (dlogp.size() == actions.size() && dlogits && dlogits->shape() == logits.shape()),
-              "action_log_probs: {} gradients for {} actions, or dlogits missing / misshapen",
-              dlogp.size(), actions.size());
-  std::vector<float> row(vocab), out(actions.size());
-  std::vector<float> scratch(vocab);
+namespace detail {
+// Where action a's log pi lives in a scored batch: false = log_pf(row, t), true = log_stop(row, t).
+inline bool episode_reads_stop(const TrajectoryBatch& scored, const EpisodeAction& a,
+                               const char* who) {
+  GFNLM_CHECK(a.row >= 0 && a.row < scored.rows(), "{}: action of row {} outside a batch of {}",
+              who, a.row, scored.rows());
+  const int n = scored.length.at(a.row);
+  GFNLM_CHECK(a.t >= 0 && a.t <= n && n <= scored.max_len(),
+              "{}: action at state {} of row {} of length {} (L = {})", who, a.t, a.row, n,
+              scored.max_len());
+  if (a.t < n) return false;
+  GFNLM_CHECK(scored.stopped.at(a.row),
+              "{}: action at state {} = the length of row {}, which did not stop", who, a.t, a.row);
+  return true;
+}
+}  // namespace detail
+
+// log pi(a) for every action, read from a batch the policy has scored (Policy::score fills log_pf
+// and log_stop with the masks applied): the STOP closing a stopped row, at t = length, reads
+// log_stop(row, length); every other action reads log_pf(row, t).
+inline std::vector<float> episode_log_probs(const TrajectoryBatch& scored,
+                                            std::span<const EpisodeAction> actions) {
+  std::vector<float> out(actions.size());
   for (std::size_t i = 0; i < actions.size(); ++i) {
     const auto& a = actions[i];
-    GFNLM_CHECK(a.row >= 0 && std::size_t(a.row) < logits.shape()[0] && a.t >= 0 &&
-                    std::size_t(a.t) < logits.shape()[1],
-                "action_log_probs: action at row {} state {} outside logits [{}, {}, {}]", a.row,
-                a.t, logits.shape()[0], logits.shape()[1], vocab);
-    for (std::size_t v = 0; v < vocab; ++v) row[v] = logits(a.row, a.t, v);
-    if (mask) mask->apply(row, a.t);
-    const double g = dlogp.empty() ? 0.0 : double(dlogp[i]);
-    if (g != 0) {
-      float* d = &(*dlogits)(a.row, a.t, 0);
-      out[i] = static_cast<float>(ppo::log_prob_and_grad(row, a.token, g, {d, vocab}));
-    } else {
-      out[i] = static_cast<float>(ppo::log_prob_and_grad(row, a.token, 0.0, scratch));
-    }
+    out[i] = detail::episode_reads_stop(scored, a, "episode_log_probs")
+                 ? scored.log_stop(a.row, a.t)
+                 : scored.log_pf(a.row, a.t);
   }
   return out;
+}
+
+// d loss / d log q of the scored batch given d loss / d log pi(a) for every action (dlogp, one
+// entry per action), in the shape Policy::backward takes: each dlogp lands where
+// episode_log_probs read that action's log pi; every other entry is zero.
+inline TrajectoryGrad episode_grad(const TrajectoryBatch& scored,
+                                   std::span<const EpisodeAction> actions,
+                                   std::span<const float> dlogp) {
+  GFNLM_CHECK(dlogp.size() == actions.size(), "episode_grad: {} gradients for {} actions",
+              dlogp.size(), actions.size());
+  TrajectoryGrad grad;
+  grad.resize_like(scored);
+  for (std::size_t i = 0; i < actions.size(); ++i) {
+    const auto& a = actions[i];
+    if (detail::episode_reads_stop(scored, a, "episode_grad"))
+      grad.log_stop(a.row, a.t) += dlogp[i];
+    else
+      grad.log_pf(a.row, a.t) += dlogp[i];
+  }
+  return grad;
 }
 
 }  // namespace gfnlm

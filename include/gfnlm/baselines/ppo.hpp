@@ -2,14 +2,18 @@
 // PPO fine-tuning of a policy against a scalar reward with a KL penalty to a reference policy, the
 // RLHF recipe of Ziegler et al. (2019) as TRL's PPOTrainer and the paper's reference baseline run
 // it (SPEC section 6). One train_step:
-//   1. roll out one episode per query with the current policy (baselines/rollout.hpp);
+//   1. roll out one episode per query with the current policy (baselines/rollout.hpp), the tool,
+//      if any, running inside the rollouts;
 //   2. score the episodes: terminal reward R, log pi_old and log pi_ref of every action (STOP
-//      included), per-token rewards r_t = -beta (log pi_old - log pi_ref) + [t last] R;
+//      included, read from Policy::score's log_pf / log_stop by baselines/episode.hpp),
+//      per-token rewards r_t = -beta (log pi_old - log pi_ref) + [t last] R;
 //   3. values from the critic, GAE(gamma, lambda) advantages (whitened over the batch) and
 //      returns;
-//   4. `epochs` passes of shuffled minibatches: clipped surrogate on the policy (its gradient
-//      wrt log pi turned into d loss / d logits and back-propagated by the policy), clipped value
-//      loss on the critic, one AdamW step each;
+//   4. `epochs` passes of shuffled minibatches: the policy scores the minibatch, the clipped
+//      surrogate gives d loss / d log pi of every action, episode_grad places it in a
+//      TrajectoryGrad and Policy::backward turns it into parameter gradients; clipped value
+//      loss on the critic; one AdamW step each (the policy's with PolicyOptimizer<P>, so it runs
+//      where the parameters live);
 //   5. the adaptive controller moves beta toward the target KL.
 // Works with any gfnlm::Policy: the transformer-backed LmPolicy with LoRA, or TabularPolicy.
 #include <gfnlm/baselines/episode.hpp>
@@ -18,17 +22,19 @@
 #include <gfnlm/baselines/value_head.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
-#include <gfnlm/core/tensor.hpp>
 #include <gfnlm/gfn/masks.hpp>
 #include <gfnlm/gfn/policy.hpp>
+#include <gfnlm/gfn/tool.hpp>
 #include <gfnlm/gfn/trajectory.hpp>
 #include <gfnlm/model/adamw.hpp>
+#include <gfnlm/model/optimizer.hpp>
 
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
 #include <numeric>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace gfnlm {
@@ -63,21 +69,26 @@ struct PpoStats {
   double mean_length = 0;  // actions per episode, STOP included
 };
 
-// Ref is called as ref(row_queries, batch, logits) and fills the reference policy's state logits
-// [B, L+1, V] (same convention as Policy::score); Reward as reward(query, actions, stopped).
+// Ref is called as ref(row_queries, mask, batch) and fills batch.log_pf / batch.log_stop of the
+// reference policy exactly like Policy::score (the batch is a copy of the rollouts, carrying their
+// tool context); Reward as reward(query, actions, stopped). `mask` (null: none, i.e. a default
+// all-allowed LogitMask) applies to the rollouts and to every score; `tool`, when set, runs after
+// each action of the rollouts (gfn/tool.hpp).
 template <Policy P, class Ref, class Reward>
 class PpoTrainer {
  public:
   using Query = typename P::Query;
 
   PpoTrainer(P& policy, Ref reference, Reward reward, PpoConfig config, uint64_t seed,
-             const LogitMask* mask = nullptr)
+             const LogitMask* mask = nullptr, ToolFunction<Query> tool = {})
       : policy_(&policy),
         reference_(std::move(reference)),
         reward_(std::move(reward)),
         config_(config),
         rng_(seed),
-        mask_(mask),
+        user_mask_(mask),
+        default_mask_(policy.vocab_size(), policy.stop_token(), 0),
+        tool_(std::move(tool)),
         value_(config.max_len, policy.vocab_size()),
         optimizer_(policy.parameters(), AdamWConfig{.lr = config.lr}),
         value_optimizer_(value_.parameters(), AdamWConfig{.lr = config.value_lr}),
@@ -98,9 +109,11 @@ class PpoTrainer {
     PpoStats stats;
     stats.beta = kl_.beta();
 
+    const LogitMask& mask = this->mask();
+
     // 1-2. Rollouts, rewards, old and reference log-probs.
-    batch_ =
-        sample_rollouts(*policy_, row_queries, {config_.max_len, config_.temperature, mask_}, rng_);
+    batch_ = sample_rollouts(*policy_, row_queries, {config_.max_len, config_.temperature, &mask},
+                             rng_, tool_);
     rewards_.assign(rows, 0.0);
     for (int b = 0; b < rows; ++b) {
       rewards_[b] =
@@ -108,10 +121,11 @@ class PpoTrainer {
       stats.mean_reward += rewards_[b] / rows;
     }
     const auto actions = episode_actions(batch_, stop);
-    policy_->score(row_queries, batch_, logits_);
-    const auto logp_old = action_log_probs(logits_, actions, mask_);
-    reference_(row_queries, batch_, logits_);
-    const auto logp_ref = action_log_probs(logits_, actions, mask_);
+    policy_->score(row_queries, mask, batch_);
+    const auto logp_old = episode_log_probs(batch_, actions);
+    TrajectoryBatch ref_batch = batch_;
+    reference_(row_queries, mask, ref_batch);
+    const auto logp_ref = episode_log_probs(ref_batch, actions);
 
     // 3. Per-token rewards, values, GAE, per row (actions are row-major and contiguous).
     const std::size_t n = actions.size();
@@ -145,7 +159,7 @@ class PpoTrainer {
         const int stop_row = std::min(rows, start + config_.minibatch_size);
         std::vector<int> mb_rows(order.begin() + start, order.begin() + stop_row);
         std::sort(mb_rows.begin(), mb_rows.end());
-        const auto mb = slice_rows(batch_, mb_rows);
+        auto mb = slice_rows(batch_, mb_rows);
         std::vector<Query> mb_queries;
         mb_queries.reserve(mb_rows.size());
         for (int b : mb_rows) mb_queries.push_back(row_queries[b]);
@@ -166,17 +180,16 @@ class PpoTrainer {
           }
         }
         if (mb_actions.empty()) continue;
-        // Policy: forward, surrogate gradient wrt log pi, back to logits, backward, step.
-        policy_->score(mb_queries, mb, logits_);
-        const auto logp_new = action_log_probs(logits_, mb_actions, mask_);
+        // Policy: score, surrogate gradient wrt log pi, as a TrajectoryGrad, backward, step.
+        policy_->score(std::span<const Query>(mb_queries), mask, mb);
+        const auto logp_new = episode_log_probs(mb, mb_actions);
         std::vector<float> dlogp(mb_actions.size());
         const auto s = ppo::clipped_surrogate(logp_new, old, adv, config_.clip, dlogp);
-        Tensor<float, 3> dlogits(logits_.shape(), 0.0f);
-        action_log_probs(logits_, mb_actions, mask_, dlogp, &dlogits);
-        zero_grad(params);
-        policy_->backward(dlogits);
-        clip_grad_norm(params, config_.max_grad_norm);
-        optimizer_.step();
+        const TrajectoryGrad grad = episode_grad(mb, mb_actions, dlogp);
+        PolicyOpt::zero_grad(params);
+        policy_->backward(grad, 1.0);
+        PolicyOpt::clip_grad_norm(params, config_.max_grad_norm);
+        optimizer_.step(1.0);
         // Critic.
         std::vector<float> dvalue(mb_actions.size());
         stats.value_loss += ppo::clipped_value_loss(v_new, v_old, ret, config_.value_clip, dvalue);
@@ -206,30 +219,37 @@ class PpoTrainer {
   const ppo::AdaptiveKlController& kl_controller() const { return kl_; }
   const TabularValueHead& value_head() const { return value_; }
   const PpoConfig& config() const { return config_; }
+  // The mask of the rollouts and of every score (the caller's, or the default all-allowed one).
+  const LogitMask& mask() const { return user_mask_ ? *user_mask_ : default_mask_; }
   Rng& rng() { return rng_; }
 
  private:
+  using PolicyOpt = PolicyOptimizer<P>;
+
   P* policy_;
   Ref reference_;
   Reward reward_;
   PpoConfig config_;
   Rng rng_;
-  const LogitMask* mask_;
+  const LogitMask* user_mask_;
+  LogitMask default_mask_;
+  ToolFunction<Query> tool_;
   TabularValueHead value_;
-  AdamW<float> optimizer_;
+  PolicyOpt optimizer_;
   AdamW<float> value_optimizer_;
   ppo::AdaptiveKlController kl_;
   TrajectoryBatch batch_;
   std::vector<double> rewards_;
-  Tensor<float, 3> logits_;
 };
 
 // The reference of PPO as a separate frozen policy (for LmPolicy: one over a copy of the base
-// model without adapters; LmPolicy::score switches adapters on, so the same object cannot serve).
+// model without adapters; LmPolicy::score switches adapters on, so the same object cannot serve):
+// ref(queries, mask, batch) fills batch.log_pf / log_stop with reference.score. It never calls
+// backward, so the reference's parameters stay as they are.
 template <Policy P>
 auto frozen_reference(P& reference) {
-  return [&reference](std::span<const typename P::Query> queries, const TrajectoryBatch& batch,
-                      Tensor<float, 3>& logits) { reference.score(queries, batch, logits); };
+  return [&reference](std::span<const typename P::Query> queries, const LogitMask& mask,
+                      TrajectoryBatch& batch) { reference.score(queries, mask, batch); };
 }
 
 }  // namespace gfnlm

@@ -150,23 +150,4 @@ class AdaptiveKlController {
   double beta_, target_, horizon_;
 };
 
-// Accumulates g * d log softmax(logits)[action] / d logits = g (onehot(action) - softmax) into
-// dlogits; returns log softmax(logits)[action]. Computed in double for the normaliser.
-inline double log_prob_and_grad(std::span<const float> logits, int action, double g,
-                                std::span<float> dlogits) {
-  GFNLM_CHECK(action >= 0 && std::size_t(action) < logits.size(),
-              "log_prob_and_grad: action {} outside a row of {} logits", action, logits.size());
-  double hi = -INFINITY;
-  for (float v : logits) hi = std::max(hi, double(v));
-  double sum = 0;
-  for (float v : logits) sum += std::exp(double(v) - hi);
-  const double lse = hi + std::log(sum);
-  if (g != 0) {
-    for (std::size_t j = 0; j < logits.size(); ++j)
-      dlogits[j] -= static_cast<float>(g * std::exp(double(logits[j]) - lse));
-    dlogits[action] += static_cast<float>(g);
-  }
-  return double(logits[action]) - lse;
-}
-
 }  // namespace gfnlm::ppo

@@ -1,19 +1,19 @@
 #pragma once
 // Plain ancestral sampling from any gfnlm::Policy: the rollouts of PPO, and the samples every
-// model is evaluated on (a base model, a PPO or SFT fine-tune, a GFlowNet policy alike). The
-// GFlowNet Sampler has its own exploration machinery; this is the bare "sample from q at
-// temperature T" that baselines need, with the same conventions: a row stops when it draws the
-// policy's stop token, and a row that reaches max_len stops there without a draw
+// model is evaluated on (a base model, a PPO or SFT fine-tune, a GFlowNet policy alike). A thin
+// wrapper over the one rollout engine (gfn/rollout.hpp), with its conventions: a row stops when it
+// draws the policy's stop token, and a row that reaches max_len stops there without a draw
 // (stopped = false; SPEC section 2).
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
-#include <gfnlm/core/tensor.hpp>
 #include <gfnlm/gfn/masks.hpp>
 #include <gfnlm/gfn/policy.hpp>
+#include <gfnlm/gfn/rollout.hpp>
+#include <gfnlm/gfn/tool.hpp>
 #include <gfnlm/gfn/trajectory.hpp>
 
-#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -22,63 +22,33 @@ namespace gfnlm {
 struct RolloutConfig {
   int max_len = 16;                 // actions before STOP is forced
   double temperature = 1.0;         // logits are divided by this when drawing
-  const LogitMask* mask = nullptr;  // optional vocabulary / min-length mask
+  const LogitMask* mask = nullptr;  // optional vocabulary / min-length mask (null: none)
 };
 
-// One trajectory per entry of row_queries. Fills actions, length, stopped, and log_pf / log_stop
-// of the drawn path at temperature 1 (after the mask); query[b] = b (the row's index into
-// row_queries); log_r is left at 0 for the caller.
+// One trajectory per entry of row_queries, drawn by gfn/rollout.hpp's engine (with `tool`, when
+// set, run after each action). Fills actions, length, stopped, context (the tool's output) and
+// log_pf of the drawn actions at temperature 1 (after the mask); log_stop is NOT filled (score
+// the batch for it); query[b] = b (the row's index into row_queries); log_r is left at 0 for the
+// caller.
 template <Policy P>
 TrajectoryBatch sample_rollouts(P& policy, std::span<const typename P::Query> row_queries,
-                                const RolloutConfig& config, Rng& rng) {
+                                const RolloutConfig& config, Rng& rng,
+                                const ToolFunction<typename P::Query>& tool = {}) {
   GFNLM_CHECK(config.max_len >= 0, "sample_rollouts: max_len {} is negative", config.max_len);
   GFNLM_CHECK(config.temperature > 0, "sample_rollouts: temperature {} must be positive",
               config.temperature);
-  const int rows = static_cast<int>(row_queries.size());
-  const int vocab = policy.vocab_size();
-  const int32_t stop = policy.stop_token();
-  TrajectoryBatch batch;
-  batch.resize(rows, config.max_len);
-  for (int b = 0; b < rows; ++b) batch.query[b] = b;
-  if (rows == 0) return batch;
-
-  policy.start_rollout(row_queries);
-  std::vector<float> logits(std::size_t(rows) * vocab);
-  std::vector<double> log_probs(vocab), weights(vocab);
-  std::vector<int32_t> tokens(rows);
-  std::vector<bool> active(rows, true);
-  int live = rows;
-  for (int t = 0; t < config.max_len && live > 0; ++t) {
-    policy.next_logits(logits);
-    for (int b = 0; b < rows; ++b) {
-      tokens[b] = -1;
-      if (!active[b]) continue;
-      std::span<float> row(logits.data() + std::size_t(b) * vocab, vocab);
-      if (config.mask) config.mask->apply(row, t);
-      masked_log_softmax(row, log_probs);
-      // Draw from softmax(logits / T): weights exp((log p - max) / T) are the same distribution.
-      double hi = -INFINITY;
-      for (double lp : log_probs) hi = std::max(hi, lp);
-      for (int v = 0; v < vocab; ++v)
-        weights[v] = std::exp((log_probs[v] - hi) / config.temperature);
-      const int32_t a = rng.categorical(std::span<const double>(weights));
-      batch.log_stop(b, t) = static_cast<float>(log_probs[stop]);
-      if (a == stop) {
-        active[b] = false;
-        --live;
-        batch.length[b] = t;
-        continue;
-      }
-      batch.actions(b, t) = a;
-      batch.log_pf(b, t) = static_cast<float>(log_probs[a]);
-      batch.length[b] = t + 1;
-      tokens[b] = a;
-    }
-    policy.advance(tokens);
-  }
-  for (int b = 0; b < rows; ++b)
-    if (active[b]) batch.stopped[b] = false;  // reached max_len: STOP forced, q(STOP) = 1
-  return batch;
+  const std::size_t rows = row_queries.size();
+  std::optional<LogitMask> own_mask;
+  if (!config.mask) own_mask.emplace(policy.vocab_size(), policy.stop_token(), 0);
+  const LogitMask* mask = config.mask ? config.mask : &*own_mask;
+  std::vector<Trajectory> trajectories(rows);
+  std::vector<Trajectory*> out(rows);
+  for (std::size_t b = 0; b < rows; ++b) out[b] = &trajectories[b];
+  const std::vector<double> temperatures(rows, config.temperature);
+  rollout(policy, row_queries, std::span<const double>(temperatures),
+          RolloutSpec<typename P::Query>{mask, config.max_len, &tool}, rng,
+          std::span<Trajectory* const>(out));
+  return to_batch(std::span<const Trajectory>(trajectories), config.max_len);
 }
 
 // The actions of row b (without STOP).
