@@ -144,7 +144,7 @@ struct MethodResult {
 };
 
 using Policy0 = LmPolicy<Cpu, ArithmeticQuery>;
-using Tooled = ToolPolicy<Policy0>;
+using GfnReward = RationaleLikelihoodReward<Cpu>;
 
 ToolFunction<ArithmeticQuery> calculator(const ArithmeticTokenizer& tok) {
   return Calculator<ArithmeticTokenizer>(tok).function<ArithmeticQuery>();
@@ -157,8 +157,8 @@ void fresh_adapters(Context& c, uint64_t salt) {
 }
 
 // The GFlowNet's reward: log p_base(Z, tool outputs, ".", Y | the 3 demonstrations, X).
-RationaleLikelihoodReward<ArithmeticQuery> gfn_reward(const Context& c) {
-  return {c.model, c.tok.encode(c.demos), {c.stop}};
+GfnReward gfn_reward(const Context& c) {
+  return rationale_likelihood_reward(c.model, c.tok.encode(c.demos), {c.stop});
 }
 
 // log R of one rationale given as actions, the calculator's output replayed into it.
@@ -170,14 +170,13 @@ class RationaleScorer {
   }
 
  private:
-  RationaleLikelihoodReward<ArithmeticQuery> reward_;
+  GfnReward reward_;
   ToolFunction<ArithmeticQuery> tool_;
 };
 
 void evaluate_method(Context& c, MethodResult& r, const std::string& prompt_prefix = {}) {
   const auto t0 = Clock::now();
-  Policy0 inner(c.model, c.stop);
-  Tooled policy(inner, calculator(c.tok));
+  Policy0 policy(c.model, c.stop);  // evaluate runs the calculator inside the rollouts
   Rng rng(c.opt.seed * 7 + 11);
   for (auto& [n, queries] : c.test) {
     std::vector<ArithmeticQuery> qs = queries;
@@ -292,9 +291,9 @@ MethodResult run_sft(Context& c) {
   r.name = "sft";
   fresh_adapters(c, 1);
   const auto t0 = Clock::now();
-  Policy0 inner(c.model, c.stop);
-  Tooled policy(inner, calculator(c.tok));
-  SftTrainer<Tooled> sft(policy, SftConfig{.lr = 1e-3});
+  Policy0 policy(c.model, c.stop);
+  // The calculator is replayed over each worked rationale: its output is context.
+  SftTrainer<Policy0> sft(policy, SftConfig{.lr = 1e-3}, nullptr, calculator(c.tok));
   const int n_worked = static_cast<int>(c.data.worked.size());
   Rng rng(c.opt.seed + 5);
   double loss = 0;
@@ -323,9 +322,7 @@ MethodResult run_ppo(Context& c) {
   r.name = "ppo";
   fresh_adapters(c, 2);
   const auto t0 = Clock::now();
-  Policy0 inner(c.model, c.stop);
-  const auto tool = calculator(c.tok);
-  Tooled policy(inner, tool);
+  Policy0 policy(c.model, c.stop);
   const ArithmeticTokenizer& tok = c.tok;
   RationaleScorer scorer(c);
   const bool correctness = c.opt.ppo_reward == "correct";
@@ -341,8 +338,9 @@ MethodResult run_ppo(Context& c) {
   cfg.minibatch_size = 16;
   cfg.epochs = 2;
   cfg.lr = 5e-4;
-  PpoTrainer ppo(policy, frozen_base_reference<ArithmeticQuery>(c.model, tool), reward, cfg,
-                 c.opt.seed + 17);
+  // The calculator runs inside PPO's rollouts; the reference is the same model, adapters off.
+  PpoTrainer ppo(policy, frozen_base_reference<ArithmeticQuery>(c.model, c.stop), reward, cfg,
+                 c.opt.seed + 17, nullptr, calculator(c.tok));
   Rng rng(c.opt.seed + 23);
   const int rows = c.opt.queries_per_step * c.opt.rows_per_query;
   double last_reward = 0;
@@ -386,8 +384,7 @@ MethodResult run_gfn(Context& c) {
   cfg.lr_schedule = {.warmup = 20, .total = c.opt.gfn_steps, .final_fraction = c.opt.gfn_lr_final};
   cfg.buffer.capacity = 10;
   cfg.seed = c.opt.seed + 31;
-  Sampler<Policy0, RationaleLikelihoodReward<ArithmeticQuery>, VarGradTB> sampler(policy, reward,
-                                                                                  cfg);
+  Sampler<Policy0, GfnReward, VarGradTB> sampler(policy, reward, cfg);
   sampler.set_tool(calculator(c.tok));
   const int seeds = std::min<int>(c.opt.worked_seeds, static_cast<int>(c.data.worked.size()));
   for (int i = 0; i < seeds; ++i)

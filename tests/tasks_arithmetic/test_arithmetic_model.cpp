@@ -1,11 +1,14 @@
 // The arithmetic task with a transformer: tool tokens are context, never actions or log-probs
 // (SPEC section 5); the likelihood reward scores them; the base model caches by config hash.
+#include <gfnlm/baselines/ppo.hpp>
+#include <gfnlm/baselines/sft.hpp>
 #include <gfnlm/gfn/objectives/trajectory_balance.hpp>
 #include <gfnlm/gfn/sampler.hpp>
 #include <gfnlm/tasks/arithmetic.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -28,19 +31,22 @@ double log_softmax_at(const float* row, int V, int token) {
 
 const Problem kProblem{{6, 0, 4, 8}, {'-', '-', '-'}};
 
-// A tiny untrained model behind LmPolicy, wrapped with the calculator.
-struct TinyToolPolicy {
-  explicit TinyToolPolicy(uint64_t seed)
-      : rng(seed),
-        model(tiny(tok.vocab_size()), rng),
-        inner(model, tok.token_id(".")),
-        policy(inner, Calculator<ArithmeticTokenizer>(tok).function<ArithmeticQuery>()) {}
-  ArithmeticTokenizer tok = make_tokenizer();
-  Rng rng;
-  BaseModel model;
-  LmPolicy<Cpu, ArithmeticQuery> inner;
-  ToolPolicy<LmPolicy<Cpu, ArithmeticQuery>> policy;
-};
+using Policy0 = LmPolicy<Cpu, ArithmeticQuery>;
+
+ToolFunction<ArithmeticQuery> calculator(const ArithmeticTokenizer& tok) {
+  return Calculator<ArithmeticTokenizer>(tok).function<ArithmeticQuery>();
+}
+
+// A rationale's actions as a batch of one row, its tool context replayed.
+TrajectoryBatch rationale_batch(const ArithmeticQuery& q, const std::vector<int32_t>& z,
+                                const ToolFunction<ArithmeticQuery>& tool) {
+  TrajectoryBatch batch;
+  batch.resize(1, static_cast<int>(z.size()));
+  for (std::size_t t = 0; t < z.size(); ++t) batch.actions(0, t) = z[t];
+  batch.length[0] = static_cast<int>(z.size());
+  batch.context[0] = replay_tool(tool, q, z);
+  return batch;
+}
 
 }  // namespace
 
@@ -54,15 +60,14 @@ TEST_CASE("Sampler with the calculator: tool tokens are context, log q covers ac
   const Item item{kProblem, -6};
   const auto query = make_query(item, tok, 0);
   const Calculator<ArithmeticTokenizer> calc(tok);
-  RationaleLikelihoodReward<ArithmeticQuery> reward(model, {}, {stop});
+  auto reward = rationale_likelihood_reward(model, {}, {stop});
 
   SamplerConfig cfg;
   cfg.trajectories_per_query = 2;
   cfg.max_len = 40;
   cfg.exploration = {.p_on_policy = 0, .p_tempered = 0, .p_replay = 1};
-  Sampler<LmPolicy<Cpu, ArithmeticQuery>, RationaleLikelihoodReward<ArithmeticQuery>,
-          TrajectoryBalance>
-      sampler(policy, reward, cfg, TrajectoryBalance({.num_queries = 1}));
+  Sampler<Policy0, RationaleLikelihoodReward<>, TrajectoryBalance> sampler(
+      policy, reward, cfg, TrajectoryBalance({.num_queries = 1}));
   sampler.set_tool(calc.function<ArithmeticQuery>());
   const auto z = rationale_actions(kProblem, tok);
   REQUIRE(sampler.seed_buffer(query, {z}) == 1);
@@ -78,9 +83,10 @@ TEST_CASE("Sampler with the calculator: tool tokens are context, log q covers ac
     CHECK(tok.decode(batch.context[b][1].tokens) == " 2");
     // log q(a_t | s_t) at each action equals the teacher-forced log-softmax at the position of
     // s_t, with the tool output inside the state but never scored itself.
-    std::vector<int32_t> seq;
-    std::vector<int> state_pos(z.size() + 1);
-    LmPolicy<Cpu, ArithmeticQuery>::build_row(query, batch, b, seq, state_pos.data());
+    LmSequence row;
+    Policy0::build_row(query, batch, b, row);
+    const auto& seq = row.tokens;
+    const auto& state_pos = row.state_end;
     CHECK(tok.decode(seq) == question_text(kProblem) + rationale_full_text(kProblem));
     model.set_adapters_enabled(true);
     model.forward(seq.data(), 1, static_cast<int>(seq.size()));
@@ -95,42 +101,144 @@ TEST_CASE("Sampler with the calculator: tool tokens are context, log q covers ac
   }
 }
 
-TEST_CASE("ToolPolicy inserts calculator output during rollouts and replays it for scoring") {
-  TinyToolPolicy tiny_policy(4);
-  const auto& tok = tiny_policy.tok;
-  auto& inner = tiny_policy.inner;
-  auto& policy = tiny_policy.policy;
+TEST_CASE("rollouts with the calculator as tool: its output is context, replayed for scoring") {
+  const ArithmeticTokenizer tok = make_tokenizer();
+  Rng rng(4);
+  BaseModel model(tiny(tok.vocab_size()), rng);
+  const int32_t stop = tok.token_id(".");
+  Policy0 policy(model, stop);
+  const auto tool = calculator(tok);
   const auto query = make_query(Item{kProblem, -6}, tok, 0);
-  const std::vector<ArithmeticQuery> rows{query};
-  policy.start_rollout(rows);
-  const auto z = tok.encode(" 6 - 0 =, 6 - 4 =");
-  std::vector<float> logits(tok.vocab_size());
-  std::vector<float> last;
-  for (int32_t a : z) {
-    policy.next_logits(logits);
-    policy.advance(std::span(&a, 1));
+  const auto z = rationale_actions(kProblem, tok);
+  // Overfit the whole (tiny) model to one rationale with SFT, the calculator replayed over it,
+  // so that rollouts at a low temperature write it and the calculator fires during them.
+  SftTrainer<Policy0> sft(policy, SftConfig{.lr = 1e-2}, nullptr, tool);
+  const std::vector<ArithmeticQuery> qs(4, query);
+  const std::vector<std::vector<int32_t>> answers(4, z);
+  double nll = 0;
+  for (int step = 0; step < 200; ++step) {
+    nll = sft.train_step(std::span<const ArithmeticQuery>(qs),
+                         std::span<const std::vector<int32_t>>(answers));
+    if (nll < 0.02) break;
   }
-  policy.next_logits(logits);
-  last = logits;
-  const auto& ctx = policy.rollout_context(0);
-  REQUIRE(ctx.size() == 2);
-  CHECK(ctx[0].after_action == 4);  // " 6 - 0 =" is 4 words
-  CHECK(tok.decode(ctx[1].tokens) == " 2");
-  // Teacher forcing through the wrapper (no context in the batch) sees the same final state.
-  TrajectoryBatch batch;
-  batch.resize(1, static_cast<int>(z.size()));
-  for (std::size_t t = 0; t < z.size(); ++t) batch.actions(0, t) = z[t];
-  batch.length[0] = static_cast<int>(z.size());
-  Tensor<float, 3> scored;
-  policy.score(rows, batch, scored);
-  for (int v = 0; v < tok.vocab_size(); ++v)
-    CHECK(scored(0, z.size(), v) == Approx(last[v]).margin(1e-4));
-  // Without the replayed context the last state differs (the " 2" is part of it).
-  Tensor<float, 3> plain;
-  inner.score(rows, batch, plain);
+  INFO("SFT nll/token " << nll);
+  REQUIRE(nll < 0.1);
+
+  const std::vector<ArithmeticQuery> rows(6, query);
+  Rng draw(9);
+  auto batch = sample_rollouts(policy, std::span<const ArithmeticQuery>(rows),
+                               RolloutConfig{.max_len = 24, .temperature = 0.3}, draw, tool);
+  const TrajectoryBatch drawn = batch;
+  int with_results = 0;
+  for (int b = 0; b < batch.rows(); ++b) {
+    const auto actions = row_actions(batch, b);
+    // The engine ran the tool after every action: the rollout's context is the replay's.
+    const auto replayed = replay_tool(tool, query, actions);
+    REQUIRE(batch.context[b].size() == replayed.size());
+    for (std::size_t i = 0; i < replayed.size(); ++i) {
+      CHECK(batch.context[b][i].after_action == replayed[i].after_action);
+      CHECK(batch.context[b][i].tokens == replayed[i].tokens);
+    }
+    if (batch.stopped[b] && std::equal(actions.begin(), actions.end(), z.begin(), z.end())) {
+      ++with_results;
+      REQUIRE(batch.context[b].size() == 3);
+      CHECK(batch.context[b][0].after_action == 4);  // " 6 - 0 =" is 4 words
+      CHECK(tok.decode(batch.context[b][1].tokens) == " 2");
+    }
+  }
+  CHECK(with_results > 0);
+  // Teacher forcing with the rollout's context gives back the rollout's log q.
+  const LogitMask mask(tok.vocab_size(), stop, 0);
+  policy.score(std::span<const ArithmeticQuery>(rows), mask, batch);
+  for (int b = 0; b < batch.rows(); ++b)
+    for (int t = 0; t < batch.length[b]; ++t)
+      CHECK(batch.log_pf(b, t) == Approx(drawn.log_pf(b, t)).margin(1e-4));
+  // Without the context the states after the first result differ.
+  auto plain = drawn;
+  for (auto& c : plain.context) c.clear();
+  policy.score(std::span<const ArithmeticQuery>(rows), mask, plain);
   double diff = 0;
-  for (int v = 0; v < tok.vocab_size(); ++v) diff += std::abs(plain(0, z.size(), v) - last[v]);
-  CHECK(diff > 1e-4);
+  for (int b = 0; b < batch.rows(); ++b)
+    for (int t = 0; t < batch.length[b]; ++t)
+      diff += std::abs(plain.log_pf(b, t) - batch.log_pf(b, t));
+  CHECK(diff > 1e-3);
+}
+
+TEST_CASE("frozen_base_reference scores like Policy::score with the adapters off") {
+  const ArithmeticTokenizer tok = make_tokenizer();
+  Rng rng(3);
+  BaseModel model(tiny(tok.vocab_size()), rng);
+  model.enable_lora({.rank = 2, .alpha = 4}, rng);
+  for (auto& p : model.lora_parameters())
+    for (std::size_t i = 0; i < p.size; ++i) p.value[i] = 0.2f * float(rng.normal());
+  const int32_t stop = tok.token_id(".");
+  const auto tool = calculator(tok);
+  const auto query = make_query(Item{kProblem, -6}, tok, 0);
+  const auto z = rationale_actions(kProblem, tok);
+  const std::vector<ArithmeticQuery> rows{query};
+  const LogitMask mask(tok.vocab_size(), stop, 2);  // STOP banned at s_0, s_1
+  auto ref = frozen_base_reference<ArithmeticQuery>(model, stop);
+  TrajectoryBatch scored = rationale_batch(query, z, tool);
+  ref(std::span<const ArithmeticQuery>(rows), mask, scored);
+  CHECK(model.adapters_enabled());  // the tuned policy's switch is left as it was
+  // By hand: the base (adapters off) over the row, tool output in place, read at every state.
+  LmSequence row;
+  Policy0::build_row(query, scored, 0, row);
+  model.set_adapters_enabled(false);
+  model.forward(row.tokens.data(), 1, static_cast<int>(row.tokens.size()));
+  const int V = tok.vocab_size();
+  for (std::size_t t = 0; t <= z.size(); ++t) {
+    // The masked log-softmax: STOP is -inf at the states where it is banned.
+    std::vector<float> logits(model.logits() + row.state_end[t] * V,
+                              model.logits() + (row.state_end[t] + 1) * V);
+    mask.apply(logits, static_cast<int>(t));
+    if (t < z.size())
+      CHECK(scored.log_pf(0, t) == Approx(log_softmax_at(logits.data(), V, z[t])).margin(1e-4));
+    if (t < 2)
+      CHECK(scored.log_stop(0, t) == -INFINITY);
+    else
+      CHECK(scored.log_stop(0, t) == Approx(log_softmax_at(logits.data(), V, stop)).margin(1e-4));
+  }
+  model.set_adapters_enabled(true);
+  // The tuned policy over the same model scores with its adapters: other numbers.
+  Policy0 policy(model, stop);
+  TrajectoryBatch tuned = rationale_batch(query, z, tool);
+  policy.score(std::span<const ArithmeticQuery>(rows), mask, tuned);
+  double diff = 0;
+  for (std::size_t t = 0; t < z.size(); ++t)
+    diff += std::abs(tuned.log_pf(0, t) - scored.log_pf(0, t));
+  CHECK(diff > 1e-3);
+  CHECK(ref.policy().parameters().empty());  // frozen
+}
+
+TEST_CASE("PPO with the calculator as tool and the frozen base as reference") {
+  const ArithmeticTokenizer tok = make_tokenizer();
+  Rng rng(12);
+  BaseModel model(tiny(tok.vocab_size()), rng);
+  model.enable_lora({.rank = 2, .alpha = 4}, rng);
+  const int32_t stop = tok.token_id(".");
+  const auto tool = calculator(tok);
+  Policy0 policy(model, stop);
+  const auto query = make_query(Item{kProblem, -6}, tok, 0);
+  auto reward = [&tok](const ArithmeticQuery& q, std::span<const int32_t> actions, bool stopped) {
+    return stopped ? task_reward(tok.decode(actions), q.answer) : 0.0;
+  };
+  PpoConfig cfg;
+  cfg.max_len = 8;
+  cfg.minibatch_size = 2;
+  cfg.epochs = 1;
+  PpoTrainer ppo(policy, frozen_base_reference<ArithmeticQuery>(model, stop), reward, cfg, 5,
+                 nullptr, tool);
+  const std::vector<ArithmeticQuery> rows(4, query);
+  // LoRA's B starts at zero: the tuned policy is the base, so the first KL is zero.
+  const auto s = ppo.train_step(std::span<const ArithmeticQuery>(rows));
+  CHECK(s.mean_kl == Approx(0).margin(1e-5));
+  const auto& batch = ppo.last_batch();
+  for (int b = 0; b < batch.rows(); ++b) {
+    const auto replayed = replay_tool(tool, query, row_actions(batch, b));
+    CHECK(batch.context[b].size() == replayed.size());
+  }
+  CHECK(model.adapters_enabled());
 }
 
 TEST_CASE("RationaleLikelihoodReward scores D X Z tool-output . Y with the base model") {
@@ -142,7 +250,7 @@ TEST_CASE("RationaleLikelihoodReward scores D X Z tool-output . Y with the base 
     for (std::size_t i = 0; i < p.size; ++i) p.value[i] = 0.2f * float(rng.normal());
   const int32_t stop = tok.token_id(".");
   const auto demo = tok.encode("Question: 1 + 1 = ? Answer: 1 + 1 = 2. The answer is 2.\n");
-  RationaleLikelihoodReward<ArithmeticQuery> reward(model, demo, {stop});
+  auto reward = rationale_likelihood_reward(model, demo, {stop});
   const auto query = make_query(Item{kProblem, -6}, tok, 0);
   const auto z = rationale_actions(kProblem, tok);
   const Calculator<ArithmeticTokenizer> calc(tok);
@@ -208,9 +316,10 @@ TEST_CASE("base model: pretraining lowers the loss and the cache returns the sam
 }
 
 TEST_CASE("evaluate: votes over rationales whose stored actions replay to the stored text") {
-  TinyToolPolicy tiny_policy(6);
-  const auto& tok = tiny_policy.tok;
-  auto& policy = tiny_policy.policy;
+  const ArithmeticTokenizer tok = make_tokenizer();
+  Rng rng(6);
+  BaseModel model(tiny(tok.vocab_size()), rng);
+  Policy0 policy(model, tok.token_id("."));
   const std::vector<ArithmeticQuery> queries{make_query(Item{kProblem, -6}, tok, 0),
                                              make_query(Item{{{1, 2, 3}, {'+', '+'}}, 6}, tok, 1)};
   EvalConfig cfg;

@@ -1,14 +1,19 @@
 #pragma once
 // The evaluation of SPEC section 5, the same for every method: per problem, `samples` rationales
 // at temperature T with the calculator on and no demonstrations in the prompt; the prediction is
-// the majority vote of the numbers after each rationale's last "=".
+// the majority vote of the numbers after each rationale's last "=". The rationales are drawn by
+// the one rollout engine (baselines/rollout.hpp's sample_rollouts) with the calculator as its
+// tool, from any Policy over ArithmeticQuery (a base, a PPO or SFT fine-tune, a GFlowNet alike).
 #include <gfnlm/baselines/rollout.hpp>
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/gfn/masks.hpp>
+#include <gfnlm/gfn/policy.hpp>
+#include <gfnlm/gfn/tool.hpp>
 #include <gfnlm/tasks/arithmetic/answer.hpp>
+#include <gfnlm/tasks/arithmetic/calculator.hpp>
 #include <gfnlm/tasks/arithmetic/query.hpp>
-#include <gfnlm/tasks/arithmetic/tool_policy.hpp>
 
+#include <concepts>
 #include <optional>
 #include <span>
 #include <string>
@@ -36,12 +41,16 @@ struct EvalResult {
   std::vector<ProblemResult> problems;
 };
 
+// tok decodes the rationales and is the calculator's tokenizer.
 template <Policy P, class Tok>
-EvalResult evaluate(ToolPolicy<P>& policy, std::span<const ArithmeticQuery> queries, const Tok& tok,
-                    const EvalConfig& cfg, Rng& rng) {
+requires std::same_as<typename P::Query, ArithmeticQuery> EvalResult
+evaluate(P& policy, std::span<const ArithmeticQuery> queries, const Tok& tok, const EvalConfig& cfg,
+         Rng& rng) {
   GFNLM_CHECK(cfg.samples > 0 && cfg.problems_per_batch > 0 && !queries.empty(),
               "arithmetic::evaluate: samples {}, problems_per_batch {}, {} queries", cfg.samples,
               cfg.problems_per_batch, queries.size());
+  const ToolFunction<ArithmeticQuery> calculator =
+      Calculator<Tok>(tok).template function<ArithmeticQuery>();
   EvalResult res;
   std::size_t right_samples = 0, right = 0;
   for (std::size_t lo = 0; lo < queries.size(); lo += cfg.problems_per_batch) {
@@ -50,7 +59,7 @@ EvalResult evaluate(ToolPolicy<P>& policy, std::span<const ArithmeticQuery> quer
     for (std::size_t i = lo; i < hi; ++i)
       for (int k = 0; k < cfg.samples; ++k) rows.push_back(queries[i]);
     const auto batch = sample_rollouts(policy, std::span<const ArithmeticQuery>(rows),
-                                       {cfg.max_len, cfg.temperature, nullptr}, rng);
+                                       {cfg.max_len, cfg.temperature, nullptr}, rng, calculator);
     for (std::size_t i = lo; i < hi; ++i) {
       ProblemResult pr;
       pr.answer = queries[i].answer;

@@ -16,9 +16,11 @@
 #include <gfnlm/tasks/uniform_integers/reward.hpp>
 #include <gfnlm/text/tokenizer.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,8 +37,9 @@ struct ExactAnswerProbabilities {
   double stop_after_100 = NAN;  // q(STOP | "100")
 };
 
-// Scores every valid answer with policy.score (one teacher-forced batch of 101 rows); `mask` is
-// applied to the logits as when sampling (the GFlowNet's min-length mask), or none.
+// Scores every valid answer with policy.score (one teacher-forced batch of 101 rows) and reads
+// the gathered log q(a_t | s_t) / log q(STOP | s_t) it fills; `mask` is applied inside the policy
+// as when sampling (the GFlowNet's min-length mask), or none (null: a default all-allowed mask).
 template <Policy P, Tokenizer Tok>
 ExactAnswerProbabilities exact_answer_probabilities(P& policy, const typename P::Query& query,
                                                     const AnswerCodec<Tok>& codec,
@@ -59,31 +62,18 @@ ExactAnswerProbabilities exact_answer_probabilities(P& policy, const typename P:
     batch.query[r] = 0;
   }
   const std::vector<typename P::Query> queries(kNumValues, query);
-  Tensor<float, 3> logits;
-  policy.score(std::span<const typename P::Query>(queries), batch, logits);
-  const int vocab = policy.vocab_size();
-  const int32_t stop = policy.stop_token();
-  std::vector<float> row(static_cast<std::size_t>(vocab));
-  std::vector<double> lp(static_cast<std::size_t>(vocab));
-  // log q(token | state t of row r) for every step and the final STOP.
-  auto log_probs_at = [&](int r, int t) {
-    const float* src = &logits(r, t, 0);
-    std::copy(src, src + vocab, row.begin());
-    if (mask) mask->apply(row, t);
-    masked_log_softmax(row, lp);
-  };
+  std::optional<LogitMask> own_mask;
+  if (!mask) own_mask.emplace(policy.vocab_size(), policy.stop_token(), 0);
+  policy.score(std::span<const typename P::Query>(queries), mask ? *mask : *own_mask, batch);
   ExactAnswerProbabilities out;
   for (int r = 0; r < kNumValues; ++r) {
     const int e = batch.length[r];
-    double log_q = 0;
-    for (int t = 0; t <= e; ++t) {
-      log_probs_at(r, t);
-      log_q += t < e ? lp[std::size_t(batch.actions(r, t))] : lp[std::size_t(stop)];
-      if (r == 100 - kMinValue && e == 3) {
-        if (t == 2) out.stop_after_10 = std::exp(lp[std::size_t(stop)]);
-        if (t == 2) out.zero_after_10 = std::exp(lp[std::size_t(batch.actions(r, 2))]);
-        if (t == 3) out.stop_after_100 = std::exp(lp[std::size_t(stop)]);
-      }
+    double log_q = batch.log_stop(r, e);
+    for (int t = 0; t < e; ++t) log_q += batch.log_pf(r, t);
+    if (r == 100 - kMinValue && e == 3) {
+      out.stop_after_10 = std::exp(double(batch.log_stop(r, 2)));
+      out.zero_after_10 = std::exp(double(batch.log_pf(r, 2)));
+      out.stop_after_100 = std::exp(double(batch.log_stop(r, 3)));
     }
     out.log_q[std::size_t(r)] = log_q;
     out.valid_mass += std::exp(log_q);

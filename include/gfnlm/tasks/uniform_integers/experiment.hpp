@@ -11,8 +11,10 @@
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/eval/distribution.hpp>
 #include <gfnlm/gfn/log_partition.hpp>
+#include <gfnlm/gfn/masks.hpp>
 #include <gfnlm/gfn/objectives/modified_subtb.hpp>
 #include <gfnlm/gfn/objectives/trajectory_balance.hpp>
+#include <gfnlm/gfn/rollout.hpp>
 #include <gfnlm/gfn/sampler.hpp>
 #include <gfnlm/policies/lm_policy.hpp>
 #include <gfnlm/policies/lm_query.hpp>
@@ -29,6 +31,7 @@
 #include <filesystem>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -191,9 +194,10 @@ LogitMask train_gflownet(P& policy, O objective, const AnswerCodec<Tok>& codec,
 
 }  // namespace detail
 
-// Samples n answers from a policy (plain ancestral sampling at T = 1, length limit
-// kMaxAnswerTokens) and parses them. With log_z_out, also the log-partition estimate of the
-// GFlowNet target (gfn/log_partition.hpp) from the same samples.
+// Samples n answers from a policy (plain ancestral sampling at T = 1 by gfn/rollout.hpp's engine,
+// as sample_rollouts does, length limit kMaxAnswerTokens) and parses them. With log_z_out, also
+// the log-partition estimate of the GFlowNet target (gfn/log_partition.hpp) from the same samples
+// and the log q the rollouts recorded (the final STOP included). mask null: none.
 template <class P, Tokenizer Tok>
 AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const AnswerCodec<Tok>& codec, int n,
                              int chunk, Rng& rng, const GfnRewardConfig* reward = nullptr,
@@ -202,20 +206,25 @@ AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const AnswerCodec<
   AnswerCounts counts;
   BasicTrajectoryBatch<double> log_q_batch;  // rows of length 0 carrying log q and log R
   if (log_z_out) log_q_batch.resize(n, 0);
+  std::optional<LogitMask> own_mask;
+  if (!mask) own_mask.emplace(policy.vocab_size(), policy.stop_token(), 0);
+  const RolloutSpec<typename P::Query> spec{mask ? mask : &*own_mask, kMaxAnswerTokens, nullptr};
   for (int start = 0; start < n; start += chunk) {
     const int rows = std::min(chunk, n - start);
     const std::vector<LmQuery> queries(rows, query);
-    const auto batch = sample_rollouts(policy, std::span<const LmQuery>(queries),
-                                       RolloutConfig{kMaxAnswerTokens, 1.0, mask}, rng);
+    const std::vector<double> temperatures(rows, 1.0);
+    std::vector<Trajectory> samples(rows);
+    std::vector<Trajectory*> out(rows);
+    for (int b = 0; b < rows; ++b) out[b] = &samples[b];
+    rollout(policy, std::span<const LmQuery>(queries), std::span<const double>(temperatures), spec,
+            rng, std::span<Trajectory* const>(out));
     for (int b = 0; b < rows; ++b) {
-      const auto z = row_actions(batch, b);
-      const auto answer = codec.parse(z, batch.stopped[b]);
+      const std::span<const int32_t> z(samples[b].actions);
+      const auto answer = codec.parse(z, samples[b].stopped);
       counts.add(answer);
       if (!answer.is_valid()) ++counts.invalid_text[codec.text(z)];
       if (!log_z_out) continue;
-      double log_q = batch.stopped[b] ? double(batch.log_stop(b, batch.length[b])) : 0.0;
-      for (int t = 0; t < batch.length[b]; ++t) log_q += batch.log_pf(b, t);
-      log_q_batch.log_stop(start + b, 0) = log_q;
+      log_q_batch.log_stop(start + b, 0) = samples[b].log_q;
       log_q_batch.log_r(start + b, 0) =
           gfn_log_reward(codec.parse(z), static_cast<int>(z.size()), *reward);
       log_q_batch.query[start + b] = 0;
