@@ -1,8 +1,10 @@
 # Fails unless the code block that follows the marker line in PAGE is exactly the file CODE, so
-# docs/concepts.md can never drift from the example the test suite compiles and runs.
+# docs/concepts.md can never drift from the examples the test suite compiles and runs. The marker
+# is "<!-- example: PATH -->", PATH being CODE relative to ROOT.
 file(READ "${PAGE}" page)
 file(READ "${CODE}" code)
-set(marker "<!-- example: tests/gfn_sampler/test_docs_example.cpp -->")
+file(RELATIVE_PATH code_path "${ROOT}" "${CODE}")
+set(marker "<!-- example: ${code_path} -->")
 string(FIND "${page}" "${marker}" at)
 if(at EQUAL -1)
   message(FATAL_ERROR "${PAGE}: marker '${marker}' not found")

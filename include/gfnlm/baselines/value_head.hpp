@@ -1,10 +1,11 @@
 #pragma once
 // PPO's critic. TRL puts a linear value head on the LM's last hidden state; our Policy concept
-// exposes logits only, so the critic here is a separate table V(t, previous action) over
-// (position, last token) features: exact for the states PPO meets early on, tiny, and usable
-// with any policy (tabular or transformer). Trained by the clipped value loss (ppo_math.hpp) with
-// its own AdamW. For short answers (the random-integer task) the first tokens carry most of the
-// value, which the table represents exactly; longer tasks would want a hidden-state head.
+// exposes tokens and log-probabilities only (gfn/policy.hpp), no hidden states, so the critic
+// here is a separate table V(t, previous action) over (position, last token) features: exact for
+// the states PPO meets early on, tiny, and usable with any policy (tabular or transformer).
+// Trained by the clipped value loss (ppo_math.hpp) with its own AdamW. For short answers (the
+// random-integer task) the first tokens carry most of the value, which the table represents
+// exactly; longer tasks would want a hidden-state head.
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/tensor.hpp>
 #include <gfnlm/model/parameter.hpp>
