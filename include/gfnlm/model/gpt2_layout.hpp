@@ -116,7 +116,7 @@ struct ActTensors {
   S* lora_u;     // [L,4,B,T,r]  inp @ A^T of each adapted projection
   // scratch
   S* proj;     // [B,T,C]   projection output before the residual add
-  S* dlogits;  // [B,T,V]
+  S* dlogits;  // [B,T,V]  not in this arena: the model allocates it at the first backward
   S* dx;       // [B,T,C]   gradient of the residual stream
   S* dln;      // [B,T,C]
   S* dqkv;     // [B,T,3C]
@@ -160,7 +160,6 @@ std::size_t point_acts(ActTensors<S>& a, S* base, const TransformerConfig& c, in
   take(a.logits, N * V);
   take(a.lora_u, L * 4 * N * r);
   take(a.proj, N * C);
-  take(a.dlogits, N * V);
   take(a.dx, N * C);
   take(a.dln, N * C);
   take(a.dqkv, N * 3 * C);

@@ -51,8 +51,7 @@ class LlamaTransformer
   explicit LlamaTransformer(const LlamaConfig& config) : cfg_(config) {
     cfg_.validate();
     params_ = Bk::template alloc<Scalar>(num_parameters());
-    grads_ = Bk::template alloc<Scalar>(num_parameters());
-    repoint();
+    repoint();  // gradients: on first use (ensure_grads)
     init_with([](const llama::ParamSpec&) { return 0.0; });
   }
 
@@ -145,7 +144,10 @@ class LlamaTransformer
   const Scalar* logits() const { return A_.logits; }
   // The [B, T, V] d logits workspace of the last forward (backend memory), for a caller that
   // fills it (LmPolicy's gathered backward, model/cross_entropy.hpp) and hands it to backward().
-  Scalar* dlogits_workspace() { return A_.dlogits; }
+  Scalar* dlogits_workspace() {
+    ensure_dlogits();
+    return A_.dlogits;
+  }
 
   // Accumulates parameter gradients from d loss / d logits [B, T, V] of the last forward: base
   // gradients if the base is trainable, adapter gradients if adapters are active.
@@ -158,6 +160,7 @@ class LlamaTransformer
     const int32_t* p = Bk::data(positions_);
     auto& a = A_;
     const bool base = this->base_trainable();
+    if (base) ensure_grads();
     Bk::matmul_backward(a.dln, base ? G_.lm_head : nullptr, nullptr, dlogits, a.xnf, P_.lm_head, N,
                         C, cfg_.vocab_size, Scalar(1), false);
     Bk::fill(a.dx, static_cast<std::size_t>(NC), Scalar(0));
@@ -197,6 +200,7 @@ class LlamaTransformer
   // Gradient of the last cross_entropy() into the parameters (fills d logits, calls backward).
   void backward_cross_entropy() {
     GFNLM_CHECK(B_ > 0, "backward_cross_entropy() called before forward()");
+    ensure_dlogits();
     ce_.backward(A_.dlogits, A_.logp, A_.logits, A_.lse, B_ * T_, cfg_.vocab_size);
     backward(A_.dlogits);
   }
@@ -258,6 +262,7 @@ class LlamaTransformer
   // One view per tensor per layer, named as Hugging Face Llama
   // ("model.layers.0.mlp.up_proj.weight").
   ParameterList<Scalar> base_parameters() {
+    ensure_grads();
     ParameterList<Scalar> list;
     for (const auto& s : llama::param_specs(cfg_))
       for (int l = 0; l < s.layers; ++l) {
@@ -284,7 +289,7 @@ class LlamaTransformer
   }
 
   void zero_grad() {
-    Bk::fill(Bk::data(grads_), Bk::size(grads_), Scalar(0));
+    if (Bk::size(grads_) > 0) Bk::fill(Bk::data(grads_), Bk::size(grads_), Scalar(0));
     this->zero_adapter_grads();
   }
 
@@ -395,13 +400,37 @@ class LlamaTransformer
     B_ = B;
     T_ = T;
     llama::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B, T, r);
+    A_.dlogits = dlogits_for_shape();
+  }
+
+  // d logits [B, T, V] in a buffer of its own, allocated at the first backward of a shape: the
+  // forward-only passes (rewards, evaluation, decoding) never touch it, and at GPT-2's vocabulary
+  // it is 103 MB for a reward pass of 16 rows x 32 positions.
+  void ensure_dlogits() {
+    const std::size_t need = static_cast<std::size_t>(B_) * T_ * cfg_.vocab_size;
+    if (Bk::size(dlogits_) < need) dlogits_ = Bk::template alloc<Scalar>(need);
+    A_.dlogits = Bk::data(dlogits_);
+  }
+  Scalar* dlogits_for_shape() {
+    const std::size_t need = static_cast<std::size_t>(B_) * T_ * cfg_.vocab_size;
+    return Bk::size(dlogits_) >= need && need > 0 ? Bk::data(dlogits_) : nullptr;
+  }
+
+  // The base weights' gradient arena, allocated (zeroed) when first needed: a LoRA fine-tune
+  // never writes it, and at GPT-2 small it is 498 MB of the GFlowNet step's peak memory.
+  void ensure_grads() {
+    if (Bk::size(grads_) > 0) return;
+    grads_ = Bk::template alloc<Scalar>(num_parameters());
+    llama::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
   }
 
   void repoint() {
     llama::point_params<Scalar>(P_, Bk::data(params_), cfg_);
-    llama::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
+    G_ = {};
+    if (Bk::size(grads_) > 0) llama::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
     if (B_ > 0)
       llama::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B_, T_, this->lora_rank_active());
+    A_.dlogits = dlogits_for_shape();
   }
 
   // out = inp W_t^T (+ scale (inp A^T) B^T, keeping u = inp A^T for backward).
@@ -436,7 +465,7 @@ class LlamaTransformer
   }
 
   LlamaConfig cfg_;
-  typename Bk::template Buffer<Scalar> params_, grads_, acts_;
+  typename Bk::template Buffer<Scalar> params_, grads_, acts_, dlogits_;
   typename Bk::template Buffer<int32_t> tokens_, positions_;
   llama::ParamTensors<Scalar> P_{}, G_{};
   llama::ActTensors<Scalar> A_{};

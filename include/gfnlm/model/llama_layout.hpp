@@ -166,6 +166,7 @@ struct ActTensors {
   S *xnf, *rstdf;  // [N,C], [N]
   S* logits;       // [N,V]
   S* lora_u;       // [L,7,N,r]
+  // dlogits [N,V] is not in this arena: the model allocates it at the first backward.
   S *proj, *dlogits, *dx, *dln, *dq, *dk, *dv, *datty, *datt, *dh1, *dh3, *dg, *du, *logp, *lse;
 };
 
@@ -199,7 +200,6 @@ std::size_t point_acts(ActTensors<S>& a, S* base, const LlamaConfig& c, int B, i
   take(a.logits, N * V);
   take(a.lora_u, L * kNumProj * N * r);
   take(a.proj, N * C);
-  take(a.dlogits, N * V);
   take(a.dx, N * C);
   take(a.dln, N * C);
   take(a.dq, N * C);

@@ -157,7 +157,10 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
   const Scalar* logits() const { return A_.logits; }
   // The [B, T, V] d logits workspace of the last forward (backend memory), for a caller that
   // fills it (LmPolicy's gathered backward, model/cross_entropy.hpp) and hands it to backward().
-  Scalar* dlogits_workspace() { return A_.dlogits; }
+  Scalar* dlogits_workspace() {
+    ensure_dlogits();
+    return A_.dlogits;
+  }
 
   // Accumulates parameter gradients given d loss / d logits [B, T, V] of the last forward:
   // base gradients if the base is trainable, adapter gradients if adapters are active.
@@ -167,6 +170,7 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
     const long NC = static_cast<long>(N) * C;
     auto& a = A_;
     const bool base = this->base_trainable();
+    if (base) ensure_grads();
     // head, then the final LayerNorm into the residual-stream gradient dx
     Bk::matmul_backward(a.dln, base ? G_.lm_head : nullptr, nullptr, dlogits, a.lnf, P_.lm_head, N,
                         C, cfg_.vocab_size, Scalar(1), false);
@@ -204,6 +208,7 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
   // Gradient of the last cross_entropy() into the parameters (fills d logits, calls backward).
   void backward_cross_entropy() {
     GFNLM_CHECK(B_ > 0, "backward_cross_entropy() called before forward()");
+    ensure_dlogits();
     ce_.backward(A_.dlogits, A_.logp, A_.logits, A_.lse, B_ * T_, cfg_.vocab_size);
     backward(A_.dlogits);
   }
@@ -262,6 +267,7 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
 
   // One view per tensor per layer, named as Hugging Face GPT-2 ("h.0.attn.c_attn.weight").
   ParameterList<Scalar> base_parameters() {
+    ensure_grads();
     ParameterList<Scalar> list;
     for (const auto& s : gpt2::param_specs<Scalar>(cfg_))
       for (int l = 0; l < s.layers; ++l) {
@@ -276,7 +282,7 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
   }
 
   void zero_grad() {
-    Bk::fill(Bk::data(grads_), Bk::size(grads_), Scalar(0));
+    if (Bk::size(grads_) > 0) Bk::fill(Bk::data(grads_), Bk::size(grads_), Scalar(0));
     this->zero_adapter_grads();
   }
 
@@ -318,8 +324,7 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
     cfg_.validate();
     const std::size_t n = num_parameters();
     params_ = Bk::template alloc<Scalar>(n);
-    grads_ = Bk::template alloc<Scalar>(n);
-    repoint();
+    repoint();  // gradients: on first use (ensure_grads)
   }
 
   static TransformerConfig read_config(std::istream& is) {
@@ -363,13 +368,37 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
     B_ = B;
     T_ = T;
     gpt2::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B, T, r);
+    A_.dlogits = dlogits_for_shape();
+  }
+
+  // d logits [B, T, V] in a buffer of its own, allocated at the first backward of a shape: the
+  // forward-only passes (rewards, evaluation, decoding) never touch it, and at GPT-2's vocabulary
+  // it is 103 MB for a reward pass of 16 rows x 32 positions.
+  void ensure_dlogits() {
+    const std::size_t need = static_cast<std::size_t>(B_) * T_ * cfg_.vocab_size;
+    if (Bk::size(dlogits_) < need) dlogits_ = Bk::template alloc<Scalar>(need);
+    A_.dlogits = Bk::data(dlogits_);
+  }
+  Scalar* dlogits_for_shape() {
+    const std::size_t need = static_cast<std::size_t>(B_) * T_ * cfg_.vocab_size;
+    return Bk::size(dlogits_) >= need && need > 0 ? Bk::data(dlogits_) : nullptr;
+  }
+
+  // The base weights' gradient arena, allocated (zeroed) when first needed: a LoRA fine-tune
+  // never writes it, and at GPT-2 small it is 498 MB of the GFlowNet step's peak memory.
+  void ensure_grads() {
+    if (Bk::size(grads_) > 0) return;
+    grads_ = Bk::template alloc<Scalar>(num_parameters());
+    gpt2::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
   }
 
   void repoint() {
     gpt2::point_params<Scalar>(P_, Bk::data(params_), cfg_);
-    gpt2::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
+    G_ = {};
+    if (Bk::size(grads_) > 0) gpt2::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
     if (B_ > 0)
       gpt2::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B_, T_, this->lora_rank_active());
+    A_.dlogits = dlogits_for_shape();
   }
 
   // Weight, bias and their gradients of projection t in layer l (LoRA's proj order).
@@ -439,7 +468,7 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
   }
 
   TransformerConfig cfg_;
-  typename Bk::template Buffer<Scalar> params_, grads_, acts_;
+  typename Bk::template Buffer<Scalar> params_, grads_, acts_, dlogits_;
   typename Bk::template Buffer<int32_t> tokens_;
   gpt2::ParamTensors<Scalar> P_{}, G_{};
   gpt2::ActTensors<Scalar> A_{};
