@@ -172,4 +172,13 @@ std::size_t point_acts(ActTensors<S>& a, S* base, const TransformerConfig& c, in
   return offset;
 }
 
+// The tables above as model/decoder_arenas.hpp takes them (point_params and point_acts by ADL).
+template <class S>
+struct Layout {
+  using Config = TransformerConfig;
+  using Params = ParamTensors<S>;
+  using Acts = ActTensors<S>;
+  static std::size_t param_count(const Config& c) { return gpt2::param_count<S>(c); }
+};
+
 }  // namespace gfnlm::gpt2

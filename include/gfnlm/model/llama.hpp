@@ -12,7 +12,7 @@
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/core/serialize.hpp>
 #include <gfnlm/model/config.hpp>
-#include <gfnlm/model/cross_entropy.hpp>
+#include <gfnlm/model/decoder_arenas.hpp>
 #include <gfnlm/model/kv_cache.hpp>
 #include <gfnlm/model/llama_kv_cache.hpp>
 #include <gfnlm/model/llama_layout.hpp>
@@ -36,9 +36,20 @@ namespace gfnlm {
 template <class Bk = Cpu, class Scalar = float>
 requires LlamaBackend<Bk, Scalar>
 class LlamaTransformer
-    : public LoraHost<LlamaTransformer<Bk, Scalar>, LlamaLoraAdapters<Bk, Scalar>, Scalar> {
+    : public LoraHost<LlamaTransformer<Bk, Scalar>, LlamaLoraAdapters<Bk, Scalar>, Scalar>,
+      public DecoderArenas<LlamaTransformer<Bk, Scalar>, Bk, Scalar, llama::Layout<Scalar>> {
   using Host = LoraHost<LlamaTransformer<Bk, Scalar>, LlamaLoraAdapters<Bk, Scalar>, Scalar>;
+  using Arenas = DecoderArenas<LlamaTransformer<Bk, Scalar>, Bk, Scalar, llama::Layout<Scalar>>;
   friend Host;
+  friend Arenas;
+  using Arenas::A_;
+  using Arenas::B_;
+  using Arenas::cfg_;
+  using Arenas::G_;
+  using Arenas::P_;
+  using Arenas::params_;
+  using Arenas::T_;
+  using Arenas::tokens_;
 
  public:
   using backend_type = Bk;
@@ -48,10 +59,7 @@ class LlamaTransformer
 
   // All weights zero and RMSNorm gains one: a shell for a loader (io/load_llama2c.hpp) to fill
   // through load_tensor().
-  explicit LlamaTransformer(const LlamaConfig& config) : cfg_(config) {
-    cfg_.validate();
-    params_ = Bk::template alloc<Scalar>(num_parameters());
-    repoint();  // gradients: on first use (ensure_grads)
+  explicit LlamaTransformer(const LlamaConfig& config) : Arenas(config) {
     init_with([](const llama::ParamSpec&) { return 0.0; });
   }
 
@@ -63,34 +71,6 @@ class LlamaTransformer
       return (residual ? residual_std : cfg_.init_std) * rng.normal();
     });
   }
-
-  LlamaTransformer(const LlamaTransformer& o)
-      : Host(o),
-        cfg_(o.cfg_),
-        params_(o.params_),
-        grads_(o.grads_),
-        acts_(o.acts_),
-        tokens_(o.tokens_),
-        positions_(o.positions_),
-        B_(o.B_),
-        T_(o.T_),
-        ce_(o.ce_) {
-    repoint();
-  }
-  LlamaTransformer& operator=(const LlamaTransformer& o) {
-    if (this != &o) {
-      LlamaTransformer copy(o);
-      *this = std::move(copy);
-    }
-    return *this;
-  }
-  LlamaTransformer(LlamaTransformer&&) noexcept = default;
-  LlamaTransformer& operator=(LlamaTransformer&&) noexcept = default;
-
-  const LlamaConfig& config() const { return cfg_; }
-  std::size_t num_parameters() const { return llama::param_count(cfg_); }
-  int batch_size() const { return B_; }
-  int seq_len() const { return T_; }
 
   // ---- forward / backward -------------------------------------------------------------------
 
@@ -140,15 +120,6 @@ class LlamaTransformer
                        cfg_.vocab_size);
   }
 
-  // [B, T, V] logits of the last forward.
-  const Scalar* logits() const { return A_.logits; }
-  // The [B, T, V] d logits workspace of the last forward (backend memory), for a caller that
-  // fills it (LmPolicy's gathered backward, model/cross_entropy.hpp) and hands it to backward().
-  Scalar* dlogits_workspace() {
-    ensure_dlogits();
-    return A_.dlogits;
-  }
-
   // Accumulates parameter gradients from d loss / d logits [B, T, V] of the last forward: base
   // gradients if the base is trainable, adapter gradients if adapters are active.
   void backward(const Scalar* dlogits) {
@@ -160,7 +131,7 @@ class LlamaTransformer
     const int32_t* p = Bk::data(positions_);
     auto& a = A_;
     const bool base = this->base_trainable();
-    if (base) ensure_grads();
+    if (base) this->ensure_grads();
     Bk::matmul_backward(a.dln, base ? G_.lm_head : nullptr, nullptr, dlogits, a.xnf, P_.lm_head, N,
                         C, cfg_.vocab_size, Scalar(1), false);
     Bk::fill(a.dx, static_cast<std::size_t>(NC), Scalar(0));
@@ -188,21 +159,6 @@ class LlamaTransformer
                            P_.attn_norm + l * C, a.rstd1 + l * N, N, C);
     }
     if (base) Bk::encoder_backward(G_.embed, nullptr, a.dx, Bk::data(tokens_), B, T, C);
-  }
-
-  // Mean cross-entropy of the last forward over positions whose target is >= 0 and whose mask
-  // (nullable, [B, T]) is non-zero; remembered for backward_cross_entropy().
-  double cross_entropy(const int32_t* targets, const uint8_t* mask = nullptr) {
-    GFNLM_CHECK(B_ > 0, "cross_entropy() called before forward()");
-    return ce_.forward(A_.logits, A_.logp, A_.lse, targets, mask, B_ * T_, cfg_.vocab_size);
-  }
-
-  // Gradient of the last cross_entropy() into the parameters (fills d logits, calls backward).
-  void backward_cross_entropy() {
-    GFNLM_CHECK(B_ > 0, "backward_cross_entropy() called before forward()");
-    ensure_dlogits();
-    ce_.backward(A_.dlogits, A_.logp, A_.logits, A_.lse, B_ * T_, cfg_.vocab_size);
-    backward(A_.dlogits);
   }
 
   // ---- incremental decoding -----------------------------------------------------------------
@@ -262,7 +218,7 @@ class LlamaTransformer
   // One view per tensor per layer, named as Hugging Face Llama
   // ("model.layers.0.mlp.up_proj.weight").
   ParameterList<Scalar> base_parameters() {
-    ensure_grads();
+    this->ensure_grads();
     ParameterList<Scalar> list;
     for (const auto& s : llama::param_specs(cfg_))
       for (int l = 0; l < s.layers; ++l) {
@@ -288,11 +244,6 @@ class LlamaTransformer
     fail("load_tensor: this model has no tensor named '{}'", name);
   }
 
-  void zero_grad() {
-    if (Bk::size(grads_) > 0) Bk::fill(Bk::data(grads_), Bk::size(grads_), Scalar(0));
-    this->zero_adapter_grads();
-  }
-
   // ---- whole-model checkpoints (base weights; adapters are saved separately) ----------------
 
   void save(std::ostream& os) const {
@@ -302,7 +253,7 @@ class LlamaTransformer
       write_pod<int32_t>(os, v);
     write_pod<uint8_t>(os, cfg_.tied_head ? 1 : 0);
     for (const double v : {cfg_.norm_eps, cfg_.rope_theta, cfg_.init_std}) write_pod<double>(os, v);
-    std::vector<Scalar> host(num_parameters());
+    std::vector<Scalar> host(this->num_parameters());
     Bk::to_host(host.data(), Bk::data(params_), host.size());
     write_array(os, host.data(), host.size());
   }
@@ -326,7 +277,7 @@ class LlamaTransformer
     cfg_.rope_theta = c.rope_theta;
     read_params(is);
     this->drop_adapters();
-    B_ = T_ = 0;
+    this->forget_shape();
   }
 
  private:
@@ -348,14 +299,14 @@ class LlamaTransformer
   }
 
   void read_params(std::istream& is) {
-    std::vector<Scalar> host(num_parameters());
+    std::vector<Scalar> host(this->num_parameters());
     read_array(is, host.data(), host.size(), "llama.parameters");
     Bk::from_host(Bk::data(params_), host.data(), host.size());
   }
 
   template <class F>
   void init_with(F draw) {
-    std::vector<Scalar> host(num_parameters());
+    std::vector<Scalar> host(this->num_parameters());
     std::size_t offset = 0;
     for (const auto& s : llama::param_specs(cfg_)) {
       const bool gain = s.slot <= -2 && s.slot >= -4;
@@ -380,7 +331,7 @@ class LlamaTransformer
   }
 
   // Called by LoraHost when the adapters change: the next forward re-lays out the activations.
-  void relayout() { B_ = T_ = 0; }
+  void relayout() { this->forget_shape(); }
 
   std::size_t att_size() const { return static_cast<std::size_t>(B_) * cfg_.n_head * T_ * T_; }
   Scalar* lora_u(int l, int t) {
@@ -389,48 +340,9 @@ class LlamaTransformer
   }
 
   void prepare(int B, int T) {
-    const int r = this->lora_rank_active();
-    const std::size_t need = llama::point_acts<Scalar>(A_, nullptr, cfg_, B, T, r);
-    if (Bk::size(acts_) < need) acts_ = Bk::template alloc<Scalar>(need);
+    this->prepare_arenas(B, T, this->lora_rank_active());
     const std::size_t N = static_cast<std::size_t>(B) * T;
-    if (Bk::size(tokens_) < N) {
-      tokens_ = Bk::template alloc<int32_t>(N);
-      positions_ = Bk::template alloc<int32_t>(N);
-    }
-    B_ = B;
-    T_ = T;
-    llama::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B, T, r);
-    A_.dlogits = dlogits_for_shape();
-  }
-
-  // d logits [B, T, V] in a buffer of its own, allocated at the first backward of a shape: the
-  // forward-only passes (rewards, evaluation, decoding) never touch it, and at GPT-2's vocabulary
-  // it is 103 MB for a reward pass of 16 rows x 32 positions.
-  void ensure_dlogits() {
-    const std::size_t need = static_cast<std::size_t>(B_) * T_ * cfg_.vocab_size;
-    if (Bk::size(dlogits_) < need) dlogits_ = Bk::template alloc<Scalar>(need);
-    A_.dlogits = Bk::data(dlogits_);
-  }
-  Scalar* dlogits_for_shape() {
-    const std::size_t need = static_cast<std::size_t>(B_) * T_ * cfg_.vocab_size;
-    return Bk::size(dlogits_) >= need && need > 0 ? Bk::data(dlogits_) : nullptr;
-  }
-
-  // The base weights' gradient arena, allocated (zeroed) when first needed: a LoRA fine-tune
-  // never writes it, and at GPT-2 small it is 498 MB of the GFlowNet step's peak memory.
-  void ensure_grads() {
-    if (Bk::size(grads_) > 0) return;
-    grads_ = Bk::template alloc<Scalar>(num_parameters());
-    llama::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
-  }
-
-  void repoint() {
-    llama::point_params<Scalar>(P_, Bk::data(params_), cfg_);
-    G_ = {};
-    if (Bk::size(grads_) > 0) llama::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
-    if (B_ > 0)
-      llama::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B_, T_, this->lora_rank_active());
-    A_.dlogits = dlogits_for_shape();
+    if (Bk::size(positions_) < N) positions_ = Bk::template alloc<int32_t>(N);
   }
 
   // out = inp W_t^T (+ scale (inp A^T) B^T, keeping u = inp A^T for backward).
@@ -464,13 +376,7 @@ class LlamaTransformer
     Bk::matmul_backward(dinp, s.ga, nullptr, A_.du, inp, s.a, N, in, r, Scalar(1), true);
   }
 
-  LlamaConfig cfg_;
-  typename Bk::template Buffer<Scalar> params_, grads_, acts_, dlogits_;
-  typename Bk::template Buffer<int32_t> tokens_, positions_;
-  llama::ParamTensors<Scalar> P_{}, G_{};
-  llama::ActTensors<Scalar> A_{};
-  int B_ = 0, T_ = 0;
-  CrossEntropy<Bk, Scalar> ce_;
+  typename Bk::template Buffer<int32_t> positions_;
 };
 
 }  // namespace gfnlm

@@ -216,5 +216,14 @@ std::size_t point_acts(ActTensors<S>& a, S* base, const LlamaConfig& c, int B, i
   return offset;
 }
 
+// The tables above as model/decoder_arenas.hpp takes them (point_params and point_acts by ADL).
+template <class S>
+struct Layout {
+  using Config = LlamaConfig;
+  using Params = ParamTensors<S>;
+  using Acts = ActTensors<S>;
+  static std::size_t param_count(const Config& c) { return llama::param_count(c); }
+};
+
 }  // namespace llama
 }  // namespace gfnlm

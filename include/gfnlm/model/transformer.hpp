@@ -11,7 +11,7 @@
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/core/serialize.hpp>
 #include <gfnlm/model/config.hpp>
-#include <gfnlm/model/cross_entropy.hpp>
+#include <gfnlm/model/decoder_arenas.hpp>
 #include <gfnlm/model/gpt2_layout.hpp>
 #include <gfnlm/model/kv_cache.hpp>
 #include <gfnlm/model/lora.hpp>
@@ -33,9 +33,21 @@ namespace gfnlm {
 
 template <class Bk = Cpu, class Scalar = float>
 requires Backend<Bk, Scalar>
-class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Scalar>, Scalar> {
+class Transformer
+    : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Scalar>, Scalar>,
+      public DecoderArenas<Transformer<Bk, Scalar>, Bk, Scalar, gpt2::Layout<Scalar>> {
   using Host = LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Scalar>, Scalar>;
+  using Arenas = DecoderArenas<Transformer<Bk, Scalar>, Bk, Scalar, gpt2::Layout<Scalar>>;
   friend Host;
+  friend Arenas;
+  using Arenas::A_;
+  using Arenas::B_;
+  using Arenas::cfg_;
+  using Arenas::G_;
+  using Arenas::P_;
+  using Arenas::params_;
+  using Arenas::T_;
+  using Arenas::tokens_;
 
  public:
   using backend_type = Bk;
@@ -45,7 +57,7 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
   // GPT-2 init: weights N(0, init_std), the two residual projections N(0, init_std / sqrt(2L)),
   // biases 0, LayerNorm gains 1.
   Transformer(const TransformerConfig& config, Rng& rng) : Transformer(config) {
-    std::vector<Scalar> host(num_parameters(), Scalar(0));
+    std::vector<Scalar> host(this->num_parameters(), Scalar(0));
     const double residual_std = cfg_.init_std / std::sqrt(2.0 * cfg_.n_layer);
     std::size_t offset = 0;
     for (const auto& s : gpt2::param_specs<Scalar>(cfg_)) {
@@ -79,33 +91,6 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
     model.read_params(is);
     return model;
   }
-
-  Transformer(const Transformer& o)
-      : Host(o),
-        cfg_(o.cfg_),
-        params_(o.params_),
-        grads_(o.grads_),
-        acts_(o.acts_),
-        tokens_(o.tokens_),
-        B_(o.B_),
-        T_(o.T_),
-        ce_(o.ce_) {
-    repoint();
-  }
-  Transformer& operator=(const Transformer& o) {
-    if (this != &o) {
-      Transformer copy(o);
-      *this = std::move(copy);
-    }
-    return *this;
-  }
-  Transformer(Transformer&& o) noexcept = default;
-  Transformer& operator=(Transformer&& o) noexcept = default;
-
-  const TransformerConfig& config() const { return cfg_; }
-  std::size_t num_parameters() const { return gpt2::param_count<Scalar>(cfg_); }
-  int batch_size() const { return B_; }
-  int seq_len() const { return T_; }
 
   // ---- forward / backward -------------------------------------------------------------------
 
@@ -153,15 +138,6 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
                        cfg_.vocab_size);
   }
 
-  // [B, T, V] logits of the last forward (backend memory; host memory for Cpu).
-  const Scalar* logits() const { return A_.logits; }
-  // The [B, T, V] d logits workspace of the last forward (backend memory), for a caller that
-  // fills it (LmPolicy's gathered backward, model/cross_entropy.hpp) and hands it to backward().
-  Scalar* dlogits_workspace() {
-    ensure_dlogits();
-    return A_.dlogits;
-  }
-
   // Accumulates parameter gradients given d loss / d logits [B, T, V] of the last forward:
   // base gradients if the base is trainable, adapter gradients if adapters are active.
   void backward(const Scalar* dlogits) {
@@ -170,7 +146,7 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
     const long NC = static_cast<long>(N) * C;
     auto& a = A_;
     const bool base = this->base_trainable();
-    if (base) ensure_grads();
+    if (base) this->ensure_grads();
     // head, then the final LayerNorm into the residual-stream gradient dx
     Bk::matmul_backward(a.dln, base ? G_.lm_head : nullptr, nullptr, dlogits, a.lnf, P_.lm_head, N,
                         C, cfg_.vocab_size, Scalar(1), false);
@@ -196,21 +172,6 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
                              a.ln1_mean + l * N, a.ln1_rstd + l * N, N, C);
     }
     if (base) Bk::encoder_backward(G_.wte, G_.wpe, a.dx, Bk::data(tokens_), B, T, C);
-  }
-
-  // Mean cross-entropy of the last forward over positions whose target is >= 0 and whose mask
-  // (nullable, [B, T]) is non-zero. Remembers the positions for backward_cross_entropy().
-  double cross_entropy(const int32_t* targets, const uint8_t* mask = nullptr) {
-    GFNLM_CHECK(B_ > 0, "cross_entropy() called before forward()");
-    return ce_.forward(A_.logits, A_.logp, A_.lse, targets, mask, B_ * T_, cfg_.vocab_size);
-  }
-
-  // Gradient of the last cross_entropy() into the parameters (fills d logits, calls backward).
-  void backward_cross_entropy() {
-    GFNLM_CHECK(B_ > 0, "backward_cross_entropy() called before forward()");
-    ensure_dlogits();
-    ce_.backward(A_.dlogits, A_.logp, A_.logits, A_.lse, B_ * T_, cfg_.vocab_size);
-    backward(A_.dlogits);
   }
 
   // ---- incremental decoding -----------------------------------------------------------------
@@ -267,7 +228,7 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
 
   // One view per tensor per layer, named as Hugging Face GPT-2 ("h.0.attn.c_attn.weight").
   ParameterList<Scalar> base_parameters() {
-    ensure_grads();
+    this->ensure_grads();
     ParameterList<Scalar> list;
     for (const auto& s : gpt2::param_specs<Scalar>(cfg_))
       for (int l = 0; l < s.layers; ++l) {
@@ -281,11 +242,6 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
     return list;
   }
 
-  void zero_grad() {
-    if (Bk::size(grads_) > 0) Bk::fill(Bk::data(grads_), Bk::size(grads_), Scalar(0));
-    this->zero_adapter_grads();
-  }
-
   // ---- whole-model checkpoints (base weights; adapters are saved separately) ----------------
 
   void save(std::ostream& os) const {
@@ -297,7 +253,7 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
     write_pod<int32_t>(os, cfg_.d_model);
     write_pod<uint8_t>(os, cfg_.tied_head ? 1 : 0);
     write_pod<double>(os, cfg_.init_std);
-    std::vector<Scalar> host(num_parameters());
+    std::vector<Scalar> host(this->num_parameters());
     Bk::to_host(host.data(), Bk::data(params_), host.size());
     write_array(os, host.data(), host.size());
   }
@@ -314,18 +270,13 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
                 cfg_.tied_head);
     read_params(is);
     this->drop_adapters();
-    B_ = T_ = 0;
+    this->forget_shape();
   }
 
  private:
   static constexpr uint64_t kMagic = 0x3146544d4c4e4647ULL;  // "GFNLMTF1"
 
-  explicit Transformer(const TransformerConfig& config) : cfg_(config) {
-    cfg_.validate();
-    const std::size_t n = num_parameters();
-    params_ = Bk::template alloc<Scalar>(n);
-    repoint();  // gradients: on first use (ensure_grads)
-  }
+  explicit Transformer(const TransformerConfig& config) : Arenas(config) {}
 
   static TransformerConfig read_config(std::istream& is) {
     GFNLM_CHECK(read_pod<uint64_t>(is, "model.magic") == kMagic,
@@ -343,13 +294,13 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
   }
 
   void read_params(std::istream& is) {
-    std::vector<Scalar> host(num_parameters());
+    std::vector<Scalar> host(this->num_parameters());
     read_array(is, host.data(), host.size(), "model.parameters");
     Bk::from_host(Bk::data(params_), host.data(), host.size());
   }
 
   // Called by LoraHost when the adapters change: the next forward re-lays out the activations.
-  void relayout() { B_ = T_ = 0; }
+  void relayout() { this->forget_shape(); }
 
   std::size_t att_size() const { return static_cast<std::size_t>(B_) * cfg_.n_head * T_ * T_; }
   Scalar* lora_u(int l, int t) {
@@ -357,49 +308,7 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
                            static_cast<std::size_t>(this->lora_rank_active());
   }
 
-  // Sizes the activation arena for (B, T) (growing only) and points A_ into it.
-  void prepare(int B, int T) {
-    const int r = this->lora_rank_active();
-    const std::size_t need = gpt2::point_acts<Scalar>(A_, nullptr, cfg_, B, T, r);
-    if (Bk::size(acts_) < need) acts_ = Bk::template alloc<Scalar>(need);
-    if (Bk::size(tokens_) < static_cast<std::size_t>(B) * T) {
-      tokens_ = Bk::template alloc<int32_t>(static_cast<std::size_t>(B) * T);
-    }
-    B_ = B;
-    T_ = T;
-    gpt2::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B, T, r);
-    A_.dlogits = dlogits_for_shape();
-  }
-
-  // d logits [B, T, V] in a buffer of its own, allocated at the first backward of a shape: the
-  // forward-only passes (rewards, evaluation, decoding) never touch it, and at GPT-2's vocabulary
-  // it is 103 MB for a reward pass of 16 rows x 32 positions.
-  void ensure_dlogits() {
-    const std::size_t need = static_cast<std::size_t>(B_) * T_ * cfg_.vocab_size;
-    if (Bk::size(dlogits_) < need) dlogits_ = Bk::template alloc<Scalar>(need);
-    A_.dlogits = Bk::data(dlogits_);
-  }
-  Scalar* dlogits_for_shape() {
-    const std::size_t need = static_cast<std::size_t>(B_) * T_ * cfg_.vocab_size;
-    return Bk::size(dlogits_) >= need && need > 0 ? Bk::data(dlogits_) : nullptr;
-  }
-
-  // The base weights' gradient arena, allocated (zeroed) when first needed: a LoRA fine-tune
-  // never writes it, and at GPT-2 small it is 498 MB of the GFlowNet step's peak memory.
-  void ensure_grads() {
-    if (Bk::size(grads_) > 0) return;
-    grads_ = Bk::template alloc<Scalar>(num_parameters());
-    gpt2::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
-  }
-
-  void repoint() {
-    gpt2::point_params<Scalar>(P_, Bk::data(params_), cfg_);
-    G_ = {};
-    if (Bk::size(grads_) > 0) gpt2::point_params<Scalar>(G_, Bk::data(grads_), cfg_);
-    if (B_ > 0)
-      gpt2::point_acts<Scalar>(A_, Bk::data(acts_), cfg_, B_, T_, this->lora_rank_active());
-    A_.dlogits = dlogits_for_shape();
-  }
+  void prepare(int B, int T) { this->prepare_arenas(B, T, this->lora_rank_active()); }
 
   // Weight, bias and their gradients of projection t in layer l (LoRA's proj order).
   struct Linear {
@@ -466,14 +375,6 @@ class Transformer : public LoraHost<Transformer<Bk, Scalar>, LoraAdapters<Bk, Sc
                         this->adapters().scale(), false);
     Bk::matmul_backward(dinp, s.ga, nullptr, A_.du, inp, s.a, N, p.in, r, Scalar(1), true);
   }
-
-  TransformerConfig cfg_;
-  typename Bk::template Buffer<Scalar> params_, grads_, acts_, dlogits_;
-  typename Bk::template Buffer<int32_t> tokens_;
-  gpt2::ParamTensors<Scalar> P_{}, G_{};
-  gpt2::ActTensors<Scalar> A_{};
-  int B_ = 0, T_ = 0;
-  CrossEntropy<Bk, Scalar> ce_;
 };
 
 }  // namespace gfnlm

@@ -10,6 +10,7 @@
 // Sampler how to step parameters() where they live).
 #include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/backend/row_mask.hpp>
+#include <gfnlm/backend/staging.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/gfn/masks.hpp>
 #include <gfnlm/gfn/policy.hpp>
@@ -110,11 +111,12 @@ class BasicLmPolicy {
     tokens_drawn_.resize(N);
     logq_drawn_.resize(N);
     const RowMask rm = device_mask(mask, draw_rows_, draw_rows_dev_, banned_, draw_banned_dev_);
-    Backend::sample_tokens(device_ptr(tokens_drawn_dev_, N), device_ptr(logq_dev_, N), decoded_, N,
-                           vocab_size(), upload(temps_dev_, temps_),
-                           upload(uniforms_dev_, uniforms_), rm);
-    download(tokens_drawn_.data(), tokens_drawn_dev_, N);
-    download(logq_drawn_.data(), logq_dev_, N);
+    Backend::sample_tokens(staging::reserve<Backend>(tokens_drawn_dev_, N),
+                           staging::reserve<Backend>(logq_dev_, N), decoded_, N, vocab_size(),
+                           staging::upload<Backend>(temps_dev_, temps_),
+                           staging::upload<Backend>(uniforms_dev_, uniforms_), rm);
+    staging::download<Backend>(tokens_drawn_.data(), tokens_drawn_dev_, N);
+    staging::download<Backend>(logq_drawn_.data(), logq_dev_, N);
     for (int i = 0; i < N; ++i) {
       drawn[draw_items_[i]] = tokens_drawn_[i];
       log_q[draw_items_[i]] = logq_drawn_[i];
@@ -168,11 +170,12 @@ class BasicLmPolicy {
     const int N = static_cast<int>(states_.size());
     scored_mask_ =
         device_mask(mask, state_rows_, state_rows_dev_, state_banned_, state_banned_dev_);
-    idx_ptr_ = upload(idx_dev_, idx_);
+    idx_ptr_ = staging::upload<Backend>(idx_dev_, idx_);
     logp_.resize(std::size_t(N) * 2);
-    Backend::logprob_forward(device_ptr(logp_dev_, 2 * N), device_ptr(lse_dev_, N),
-                             model_->logits(), idx_ptr_, N, V, 2, scored_mask_);
-    download(logp_.data(), logp_dev_, 2 * N);
+    Backend::logprob_forward(staging::reserve<Backend>(logp_dev_, 2 * N),
+                             staging::reserve<Backend>(lse_dev_, N), model_->logits(), idx_ptr_, N,
+                             V, 2, scored_mask_);
+    staging::download<Backend>(logp_.data(), logp_dev_, 2 * N);
     for (int i = 0; i < N; ++i) {
       const auto& s = states_[i];
       if (s.has_action) batch.log_pf(s.row, s.t) = logp_[2 * i];
@@ -195,8 +198,8 @@ class BasicLmPolicy {
     }
     float* dlogits = model_->dlogits_workspace();
     Backend::fill(dlogits, static_cast<std::size_t>(B_) * T_ * V, 0.0f);
-    Backend::logprob_backward(dlogits, upload(dlogp_dev_, dlogp_), model_->logits(),
-                              Backend::data(lse_dev_), idx_ptr_, N, V, 2,
+    Backend::logprob_backward(dlogits, staging::upload<Backend>(dlogp_dev_, dlogp_),
+                              model_->logits(), Backend::data(lse_dev_), idx_ptr_, N, V, 2,
                               /*accumulate=*/false, scored_mask_);
     model_->backward(dlogits);
   }
@@ -231,29 +234,6 @@ class BasicLmPolicy {
     pending_.clear();
   }
 
-  // A backend buffer of at least n elements.
-  template <class T>
-  static T* device_ptr(Buffer<T>& buffer, std::size_t n) {
-    if (Backend::size(buffer) < std::max<std::size_t>(n, 1))
-      buffer = Backend::template alloc<T>(std::max<std::size_t>(n, 1));
-    return Backend::data(buffer);
-  }
-  // Host values into a backend buffer (the host's own memory on a host backend).
-  template <class T>
-  static const T* upload(Buffer<T>& buffer, const std::vector<T>& host) {
-    if constexpr (Backend::host_memory) {
-      (void)buffer;
-      return host.data();
-    } else {
-      T* dst = device_ptr(buffer, host.size());
-      if (!host.empty()) Backend::from_host(dst, host.data(), host.size());
-      return dst;
-    }
-  }
-  template <class T>
-  static void download(T* host, const Buffer<T>& buffer, std::size_t n) {
-    Backend::to_host(host, Backend::data(buffer), n);
-  }
   // The RowMask of the masks for items at `rows` with per-item STOP bans, in backend memory.
   // The vocabulary part is uploaded only when it changes.
   RowMask device_mask(const LogitMask& mask, const std::vector<int32_t>& rows,
@@ -264,13 +244,13 @@ class BasicLmPolicy {
       const auto bytes = mask.allowed_bytes();
       if (!std::equal(bytes.begin(), bytes.end(), allowed_host_.begin(), allowed_host_.end())) {
         allowed_host_.assign(bytes.begin(), bytes.end());
-        if constexpr (!Backend::host_memory) upload(allowed_dev_, allowed_host_);
+        if constexpr (!Backend::host_memory) staging::upload<Backend>(allowed_dev_, allowed_host_);
       }
       allowed = Backend::host_memory ? allowed_host_.data() : Backend::data(allowed_dev_);
     }
     const bool any_ban = std::find(banned.begin(), banned.end(), uint8_t{1}) != banned.end();
-    return {upload(rows_buffer, rows), allowed, any_ban ? upload(banned_buffer, banned) : nullptr,
-            stop_};
+    return {staging::upload<Backend>(rows_buffer, rows), allowed,
+            any_ban ? staging::upload<Backend>(banned_buffer, banned) : nullptr, stop_};
   }
 
   Model* model_;

@@ -15,6 +15,7 @@
 // before the policy's score()/backward() of the same step (the Sampler does).
 #include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/backend/row_mask.hpp>
+#include <gfnlm/backend/staging.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/gfn/reward.hpp>
 #include <gfnlm/gfn/trajectory.hpp>
@@ -137,14 +138,15 @@ class BasicLmLikelihoodReward {
     logp_.resize(std::size_t(N) * K);
     if (N == 0) return;
     const int V = model_->config().vocab_size;
-    const RowMask mask{upload(rows_dev_, item_rows_)};
-    const int32_t* idx = upload(idx_dev_, idx_);
+    const RowMask mask{staging::upload<Backend>(rows_dev_, item_rows_)};
+    const int32_t* idx = staging::upload<Backend>(idx_dev_, idx_);
     if constexpr (Backend::host_memory) {
-      Backend::logprob_forward(logp_.data(), device_ptr(lse_dev_, N), model_->logits(), idx, N, V,
-                               K, mask);
+      Backend::logprob_forward(logp_.data(), staging::reserve<Backend>(lse_dev_, N),
+                               model_->logits(), idx, N, V, K, mask);
     } else {
-      float* logp = device_ptr(logp_dev_, std::size_t(N) * K);
-      Backend::logprob_forward(logp, device_ptr(lse_dev_, N), model_->logits(), idx, N, V, K, mask);
+      float* logp = staging::reserve<Backend>(logp_dev_, std::size_t(N) * K);
+      Backend::logprob_forward(logp, staging::reserve<Backend>(lse_dev_, N), model_->logits(), idx,
+                               N, V, K, mask);
       Backend::to_host(logp_.data(), static_cast<const float*>(logp), std::size_t(N) * K);
     }
   }
@@ -235,26 +237,6 @@ class BasicLmLikelihoodReward {
         for (int n = first[i - begin]; n < first[i - begin + 1]; ++n) total += logp_[n];
         rows[items[i].row].out[items[i].t] = total;
       }
-    }
-  }
-
-  // A backend buffer of at least n elements.
-  template <class T>
-  static T* device_ptr(Buffer<T>& buffer, std::size_t n) {
-    if (Backend::size(buffer) < std::max<std::size_t>(n, 1))
-      buffer = Backend::template alloc<T>(std::max<std::size_t>(n, 1));
-    return Backend::data(buffer);
-  }
-  // Host values in backend memory (the host vector itself on a host backend).
-  template <class T>
-  static const T* upload(Buffer<T>& buffer, const std::vector<T>& host) {
-    if constexpr (Backend::host_memory) {
-      (void)buffer;
-      return host.data();
-    } else {
-      T* dst = device_ptr(buffer, host.size());
-      if (!host.empty()) Backend::from_host(dst, host.data(), host.size());
-      return dst;
     }
   }
 
