@@ -1,10 +1,12 @@
 // One GFlowNet train step on the GPU (Cuda backend, issue 7): the program of gfn_step.cpp
 // (benchmarks/gfn_step_run.hpp) with the model, its LoRA adapters and AdamW in device memory.
 // --precision picks the GEMMs' arithmetic (backend/cuda/blas.cuh). The JSON line adds "device",
-// "gpu", "precision" and "device_used_mb" (cudaMemGetInfo's used memory at the end, the whole
-// device); "gemm" names cuBLAS. Peer: gfn_step.py --device cuda on the same GPU.
+// "gpu", "precision", "device_used_mb" (cudaMemGetInfo's used memory at the end, the whole
+// device) and the host-device traffic of the timed steps ("host_device_bytes_per_step", its
+// largest single copy, and the per-call-site table on stderr); "gemm" names cuBLAS. Peer: gfn_step.py --device cuda on the same GPU.
 //   gfn_step_cuda --config gpt2 --queries 32 --trajectories 16 --max-len 32 --lora-rank 64
 #include <gfnlm/backend/cuda/backend.cuh>
+#include <gfnlm/backend/cuda/transfers.cuh>
 #include <gfnlm/model/cuda/optimizer.cuh>
 
 #include "gfn_step_run.hpp"
@@ -30,7 +32,13 @@ int main(int argc, char** argv) {
     gfnlm::cuda::set_gemm_precision(gfnlm::cuda::parse_gemm_precision(precision));
     return 0;
   };
+  extras.before_timed = [] { gfnlm::cuda::transfer_counter().reset(); };
   extras.report = [&](nlohmann::json& out) {
+    const auto& counter = gfnlm::cuda::transfer_counter();
+    const int timed = out.value("times_ms", nlohmann::json::array()).size();
+    out["host_device_bytes_per_step"] = timed > 0 ? double(counter.bytes()) / timed : 0.0;
+    out["host_device_largest_copy_bytes"] = counter.largest();
+    std::fputs(counter.report().c_str(), stderr);
     cudaDeviceProp prop{};
     int device = 0;
     GFNLM_CUDA_CHECK(cudaGetDevice(&device));

@@ -6,22 +6,40 @@
 // per-phase split.
 //
 // The step is a template over the model's backend: gfn_step.cpp runs it on the host (Cpu),
-// gfn_step_cuda.cu on the GPU (Cuda: the model, its LoRA parameters and AdamW in device memory;
-// logits come to the host once per forward / decode call, where the Sampler does the rest, as it
-// does on the host). On an asynchronous backend every phase mark waits for the queued work first,
-// so each phase is charged its own kernels.
+// gfn_step_cuda.cu on the GPU (Cuda: the model, its LoRA parameters and AdamW in device memory).
+// The policy masks, log-softmaxes and draws on its own backend (gfn/policy.hpp): only tokens,
+// gathered log-probabilities and their gradients cross to the host, where the Sampler does the
+// rest. On an asynchronous backend every phase mark waits for the queued work first, so each
+// phase is charged its own kernels.
+//
+// Phases (phases_mean_ms; the PyTorch peer's "rollout" is the sum of the three rollout_*):
+//   rollout_prompt   start_rollout: the prompts' decode into the KV cache;
+//   rollout_draw     every draw(): the decode of the tokens queued since the last draw, then the
+//                    masked, tempered draw of each row's next token on the backend;
+//   rollout_host     the rollout loop between draws (uniforms, bookkeeping, advance queueing)
+//                    and after the last one;
+//   reward           the frozen base's prefix log-rewards;
+//   policy_forward   score(): the teacher-forced forward and the fused masked log-softmax gather
+//                    of log q(a_t | s_t) and log q(STOP | s_t);
+//   loss             modified SubTB and d loss / d log q;
+//   policy_backward  backward(): d log q -> d logits (the log-softmax's backward) and the model's;
+//   optimizer        clip, AdamW and the step's metrics; other: the rest (behaviour choice, batch
+//                    set-up, zero_grad, batch building).
 //
 // Both sides do the same work whatever the random draws:
 // - pure on-policy (p_on_policy 1, no tempering, no replay) and the replay buffer replaced by one
 //   that stores nothing (the PyTorch peer keeps none);
-// - STOP is masked during the rollout only (a wrapper over the policy's next_logits), so every
-//   trajectory takes exactly max_len = 24 tokens; the rewards and the loss still use the real
-//   log p_base(STOP | prefix) and log q(STOP | s_t) at every state (a max-length row counts as
-//   stopped at s_24 with q(STOP) = 1, SPEC section 2);
+// - STOP is banned during the rollout only: the wrapper's draw() hands the policy the Sampler's
+//   mask with min_len raised to max_len (LogitMask::bans_stop at every state a row draws at), so
+//   every trajectory takes exactly max_len = 24 tokens; score() gets the Sampler's own mask, so
+//   the rewards and the loss still use the real log p_base(STOP | prefix) and log q(STOP | s_t)
+//   at every state (a max-length row counts as stopped at s_24 with q(STOP) = 1, SPEC section 2);
 // - log_reward_floor -1e4 (the default -100 would clamp the rewards of random models, about
 //   -4 nats/token at the toy config and -11 at GPT-2 small); no warm-up; grad clip 1 on both sides.
 #include "bench_common.hpp"
 
+#include <gfnlm/gfn/masks.hpp>
+#include <gfnlm/gfn/policy.hpp>
 #include <gfnlm/gfn/sampler.hpp>
 #include <gfnlm/policies/lm_policy.hpp>
 #include <gfnlm/rewards/lm_likelihood.hpp>
@@ -36,7 +54,6 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
-#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -64,53 +81,75 @@ struct PhaseClock {
   }
 };
 
-// LmPolicy with STOP masked in rollouts (every row takes max_len tokens) and clock marks.
+// `mask` with STOP also banned at every state with fewer than `len` actions (its vocabulary part
+// kept): LogitMask bans STOP before min_len, so this is the mask with min_len raised to len.
+inline gfnlm::LogitMask ban_stop_before(const gfnlm::LogitMask& mask, int len) {
+  std::vector<int32_t> allowed;
+  if (!mask.all_allowed())
+    for (int v = 0; v < mask.vocab_size(); ++v)
+      if (mask.allowed(v)) allowed.push_back(v);
+  return gfnlm::LogitMask(mask.vocab_size(), mask.stop_token(), std::max(mask.min_len(), len),
+                          allowed);
+}
+
+inline bool same_mask(const gfnlm::LogitMask& a, const gfnlm::LogitMask& b) {
+  const auto x = a.allowed_bytes(), y = b.allowed_bytes();
+  return a.stop_token() == b.stop_token() && a.min_len() == b.min_len() &&
+         std::equal(x.begin(), x.end(), y.begin(), y.end());
+}
+
+// LmPolicy with STOP banned in rollouts (every row takes max_len tokens) and clock marks.
 template <class Bk>
 struct BenchPolicy {
   using Query = gfnlm::LmQuery;
   using Optimizer = typename gfnlm::LmPolicy<Bk>::Optimizer;  // where the parameters live
   gfnlm::LmPolicy<Bk>& inner;
   PhaseClock<Bk>& clock;
+  int max_len;  // the Sampler's: STOP is banned at every state a rollout draws at
+  // The last mask draw() was given (the Sampler's) and that mask with STOP banned before max_len.
+  gfnlm::LogitMask given{}, no_stop{};
+  bool have_mask = false;
 
   int vocab_size() const { return inner.vocab_size(); }
   int32_t stop_token() const { return inner.stop_token(); }
   void start_rollout(std::span<const Query> rows) {
     clock.mark("other");  // behaviour choice, batch set-up
     inner.start_rollout(rows);
-    clock.mark("rollout_model");
+    clock.mark("rollout_prompt");
   }
-  void next_logits(std::span<float> logits) {
-    clock.mark("rollout_sampling");  // mask, log-softmax and draw of the previous position
-    inner.next_logits(logits);
-    const int V = vocab_size();
-    for (std::size_t r = 0; r < logits.size() / V; ++r)
-      logits[r * V + stop_token()] = -std::numeric_limits<float>::infinity();
-    clock.mark("rollout_model");
+  void draw(const gfnlm::LogitMask& mask, const gfnlm::DrawStep& step, std::span<int32_t> drawn,
+            std::span<double> drawn_log_q) {
+    clock.mark("rollout_host");  // the loop since the last draw (or since start_rollout)
+    if (!have_mask || !same_mask(mask, given)) {
+      given = mask, no_stop = ban_stop_before(mask, max_len), have_mask = true;
+    }
+    inner.draw(no_stop, step, drawn, drawn_log_q);
+    clock.mark("rollout_draw");
   }
   void advance(std::span<const int32_t> tokens) { inner.advance(tokens); }
   void append_context(int row, std::span<const int32_t> tokens) {
     inner.append_context(row, tokens);
   }
-  void score(std::span<const Query> q, const gfnlm::TrajectoryBatch& batch,
-             gfnlm::Tensor<float, 3>& logits) {
+  void score(std::span<const Query> q, const gfnlm::LogitMask& mask,
+             gfnlm::TrajectoryBatch& batch) {
     clock.mark("other");  // zero_grad, batch building
-    inner.score(q, batch, logits);
+    inner.score(q, mask, batch);
     clock.mark("policy_forward");
   }
-  void backward(const gfnlm::Tensor<float, 3>& dlogits) {
-    clock.mark("loss_backward");  // d loss / d log q -> d loss / d logits (masked softmax)
-    inner.backward(dlogits);
+  void backward(const gfnlm::TrajectoryGrad& grad, double scale) {
+    inner.backward(grad, scale);
     clock.mark("policy_backward");
   }
   gfnlm::ParameterList<float> parameters() { return inner.parameters(); }
 };
+static_assert(gfnlm::Policy<BenchPolicy<gfnlm::Cpu>>);
 
 template <class Bk>
 struct BenchReward {
   gfnlm::LmLikelihoodReward<Bk> inner;
   PhaseClock<Bk>* clock;
   void prefix_log_rewards_batch(std::span<const gfnlm::RewardRequest<gfnlm::LmQuery>> rows) {
-    clock->mark("rollout_sampling");  // the last draw
+    clock->mark("rollout_host");  // the rollout loop after the last draw
     inner.prefix_log_rewards_batch(rows);
     clock->mark("reward");
   }
@@ -123,7 +162,6 @@ struct BenchObjective {
   template <class S>
   double operator()(const gfnlm::BasicTrajectoryBatch<S>& batch,
                     gfnlm::BasicTrajectoryGrad<S>& grad) {
-    clock->mark("loss_logsoftmax");  // masked log-softmax of every state's logits
     const double loss = inner(batch, grad);
     clock->mark("loss");
     return loss;
@@ -178,6 +216,7 @@ inline void dump_batch(const gfnlm::TrajectoryBatch& b, double floor, const std:
 struct Extras {
   std::function<void(CLI::App&)> add_options;   // its own flags
   std::function<int()> prepare;                 // after parsing, before the model: nonzero exits
+  std::function<void()> before_timed;           // after the warm-up steps, before the timed ones
   std::function<void(nlohmann::json&)> report;  // fields added to (or replaced in) the JSON line
 };
 
@@ -229,7 +268,7 @@ int run(int argc, char** argv, const Extras& extras = {}) {
 
   PhaseClock<Bk> clock;
   const double floor = -1e4;
-  BenchPolicy<Bk> policy{lm_policy, clock};
+  BenchPolicy<Bk> policy{lm_policy, clock, max_len};
   BenchReward<Bk> reward{
       gfnlm::LmLikelihoodReward<Bk>(model, {.context = {}, .end_tokens = {stop}}), &clock};
   BenchObjective<Bk> objective{gfnlm::ModifiedSubTB({.lambda = 1.0, .log_reward_floor = floor}),
@@ -249,6 +288,7 @@ int run(int argc, char** argv, const Extras& extras = {}) {
   std::map<std::string, double> phase_sum;
   double loss = 0;
   for (int i = 0; i < warmup + iters; ++i) {
+    if (i == warmup && extras.before_timed) extras.before_timed();
     clock.ms.clear();
     synchronize<Bk>();
     const auto t0 = Clock::now();

@@ -21,7 +21,10 @@ def report_blas():
     with open("/proc/self/maps") as maps:
         mapped = sorted({line.split()[-1] for line in maps if "blas" in line.lower()})
     print("BLAS libraries mapped: " + ", ".join(mapped), file=sys.stderr)
-    blas = "OpenBLAS" if any("openblas" in m for m in mapped) else "other"
+    # PyPI's wheels link MKL statically (nothing mapped): the build configuration names it.
+    built = next((part.split("=", 1)[1] for part in torch.__config__.show().replace(",", " ").split()
+                  if part.startswith("BLAS_INFO=")), "unknown")
+    blas = "OpenBLAS" if any("openblas" in m for m in mapped) else built
     print(f"torch {torch.__version__}, BLAS: {blas}, threads {torch.get_num_threads()}",
           file=sys.stderr)
     return blas

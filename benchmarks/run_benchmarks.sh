@@ -17,6 +17,12 @@
 #   KEEP=dir               also keep the raw JSON lines there
 #   EIGEN=1                build gfnlm with GFNLM_OPENBLAS=OFF (its GEMMs through Eigen; default
 #                          build dir build/bench-eigen); default 0: OpenBLAS where installed (AUTO)
+#   GFN_STEP_SHAPES="gpt2_4x16x32"  extra gfn_step configs NAME_QxNxL (queries x trajectories x
+#                          tokens) run beside CONFIGS (default: this one when gpt2 is in CONFIGS)
+#   TORCH2=python          a python with PyTorch 2.x (benchmarks/torch2_venv.sh makes one in
+#                          build/venv-torch2, used by default when present; TORCH2=0 skips): every
+#                          peer runs on it too, beside Debian's torch (/usr/bin/python3)
+#   PEERS=0                gfnlm only (a before/after comparison whose peers ran once)
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 eigen=${EIGEN:-0}
@@ -40,6 +46,15 @@ else
   gemm_seconds=${GEMM_SECONDS:-0.3}
 fi
 workloads=${WORKLOADS:-train_step sample gfn_step gemm}
+case " $configs " in
+  *" gpt2 "*) gfn_step_shapes=${GFN_STEP_SHAPES-gpt2_4x16x32} ;;
+  *) gfn_step_shapes=${GFN_STEP_SHAPES-} ;;
+esac
+torch2=${TORCH2:-$root/build/venv-torch2/bin/python}
+if [ "$torch2" = 0 ] || [ ! -x "$torch2" ]; then
+  [ "$torch2" = 0 ] || echo "run_benchmarks: no PyTorch 2.x at $torch2 (benchmarks/torch2_venv.sh makes one); Debian's torch only" >&2
+  torch2=""
+fi
 
 # Default timed runs per workload and config (QUICK: 3 everywhere).
 iters_for() {  # workload config
@@ -88,23 +103,41 @@ for w in $targets; do
       echo "run_benchmarks: gemm failed" >&2
     continue
   fi
-  for config in $configs; do
-    iters=$(iters_for "$w" "$config")
-    echo "running $w $config: $iters timed runs, $warmup warm-up" >&2
-    "$program" --config "$config" --threads "$threads" --iters "$iters" --warmup "$warmup" \
-      >>"$results/$w.jsonl" || echo "run_benchmarks: $w --config $config failed" >&2
-    if [ -f "$root/benchmarks/$w.py" ]; then
-      /usr/bin/python3 "$root/benchmarks/$w.py" --config "$config" --threads "$threads" \
-        --iters "$iters" --warmup "$warmup" 2>"$results/$w.$config.torch.err" \
-        >>"$results/$w.jsonl" || {
-        echo "run_benchmarks: $w.py --config $config failed:" >&2
-        tail -5 "$results/$w.$config.torch.err" >&2
-      }
+  shapes=""
+  if [ "$w" = gfn_step ]; then shapes=$gfn_step_shapes; fi
+  for config in $configs $shapes; do
+    # NAME_QxNxL: config NAME at Q queries x N trajectories x L tokens, reported as NAME_QxNxL.
+    base=${config%%_*}
+    flags=""
+    if [ "$base" != "$config" ]; then
+      shape=${config#*_}
+      flags="--queries ${shape%%x*} --trajectories $(echo "$shape" | cut -dx -f2) --max-len ${shape##*x}"
     fi
+    relabel="s/\"config\": *\"$base\"/\"config\": \"$config\"/"
+    iters=$(iters_for "$w" "$base")
+    echo "running $w $config: $iters timed runs, $warmup warm-up" >&2
+    # shellcheck disable=SC2086
+    "$program" --config "$base" $flags --threads "$threads" --iters "$iters" --warmup "$warmup" |
+      sed "$relabel" >>"$results/$w.jsonl" || echo "run_benchmarks: $w --config $config failed" >&2
+    [ "${PEERS:-1}" != 0 ] && [ -f "$root/benchmarks/$w.py" ] || continue
+    for python in /usr/bin/python3 $torch2; do
+      impl=pytorch
+      if [ "$python" != /usr/bin/python3 ]; then impl=pytorch2; fi
+      # shellcheck disable=SC2086
+      "$python" "$root/benchmarks/$w.py" --config "$base" $flags --threads "$threads" \
+        --iters "$iters" --warmup "$warmup" 2>"$results/$w.$config.$impl.err" |
+        sed -e "$relabel" -e "s/\"impl\": *\"pytorch\"/\"impl\": \"$impl\"/" \
+          >>"$results/$w.jsonl"
+      if ! grep -q '"impl": "'$impl'"' "$results/$w.jsonl"; then
+        echo "run_benchmarks: $w.py --config $config on $python failed:" >&2
+        tail -5 "$results/$w.$config.$impl.err" >&2
+      fi
+    done
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-blas=$(cat "$results"/*.torch.err 2>/dev/null | grep -m1 "BLAS:" || true)
-mapped=$(cat "$results"/*.torch.err 2>/dev/null | grep -m1 "BLAS libraries mapped" || true)
+blas=$(cat "$results"/*.pytorch.err 2>/dev/null | grep -m1 "BLAS:" || true)
+mapped=$(cat "$results"/*.pytorch.err 2>/dev/null | grep -m1 "BLAS libraries mapped" || true)
+blas2=$(cat "$results"/*.pytorch2.err 2>/dev/null | grep -m1 "BLAS:" || true)
 if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$results"/*.jsonl "$KEEP"/; fi
-/usr/bin/python3 "$root/benchmarks/summarize.py" "$results" "$blas${mapped:+ ($mapped)}"
+/usr/bin/python3 "$root/benchmarks/summarize.py" "$results" "$blas${mapped:+ ($mapped)}" "$blas2"

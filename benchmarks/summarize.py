@@ -4,7 +4,10 @@ and prints the markdown tables of issue 8: per workload and config the gfnlm and
 medians, the speed-up (PyTorch median / gfnlm median), throughput, peak resident memory and the
 share of the OpenBLAS GEMM ceiling reached; then the GEMM table.
 
-Usage: summarize.py RESULTS_DIR [BLAS_LINE]
+Usage: summarize.py RESULTS_DIR [BLAS_LINE] [BLAS_LINE_TORCH2]
+
+Peers run on Debian's torch ("pytorch") and, where the driver found one, on PyTorch 2.x from PyPI
+("pytorch2"): each gets its own median, speed-up and peak-memory columns.
 """
 import glob
 import json
@@ -13,6 +16,7 @@ import sys
 
 # Shapes by config name (vocab, layers, d_model) for the FLOP estimates below.
 SHAPES = {"toy": (64, 4, 128), "gpt2": (50257, 12, 768)}
+PEERS = [("pytorch", "PyTorch"), ("pytorch2", "PyTorch 2.x")]
 ORDER = ["train_step", "sample", "gfn_step"]
 
 
@@ -72,33 +76,45 @@ def main():
     keys = sorted({(w, c) for (w, c, _) in by},
                   key=lambda k: (ORDER.index(k[0]) if k[0] in ORDER else 99, k[1] != "toy", k[1]))
     threads = {r.get("threads") for r in rows if "threads" in r}
-    print("| workload | config | gfnlm median ms | PyTorch median ms | speed-up | gfnlm tok/s | "
-          "PyTorch tok/s | gfnlm GFLOP/s (of OpenBLAS) | gfnlm peak RSS MB | "
-          "PyTorch peak RSS MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    peers = [(impl, name) for impl, name in PEERS if any(k[2] == impl for k in by)]
+    head = ["workload", "config", "gfnlm median ms"]
+    for _, name in peers:
+        head += [f"{name} median ms", f"speed-up vs {name}"]
+    head += ["gfnlm tok/s", "gfnlm GFLOP/s (of OpenBLAS)", "gfnlm peak RSS MB"]
+    head += [f"{name} peak RSS MB" for _, name in peers]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
     for w, c in keys:
-        g, p = by.get((w, c, "gfnlm")), by.get((w, c, "pytorch"))
+        g = by.get((w, c, "gfnlm"))
         gm = g["median_ms"] if g else None
-        pm = p["median_ms"] if p else None
-        speedup = f"{pm / gm:.2f}x" if gm and pm else "-"
+        cells = [w, c, fmt(gm)]
+        for impl, _ in peers:
+            p = by.get((w, c, impl))
+            pm = p["median_ms"] if p else None
+            cells += [fmt(pm), f"{pm / gm:.2f}x" if gm and pm else "-"]
         rate = "-"
         flop = workload_gflop(g) if g else None
         if flop and gm:
             gflops = flop / (gm / 1000)
             top = ceiling.get((c, "decode" if w == "sample" else "train"))
             rate = f"{gflops:.1f}" + (f" ({gflops / top:.0%})" if top else "")
-        print(f"| {w} | {c} | {fmt(gm)} | {fmt(pm)} | {speedup} | "
-              f"{fmt(tokens_per_s(g), '.0f')} | {fmt(tokens_per_s(p), '.0f')} | {rate} | "
-              f"{fmt(g.get('peak_rss_mb') if g else None, '.0f')} | "
-              f"{fmt(p.get('peak_rss_mb') if p else None, '.0f')} |")
+        cells += [fmt(tokens_per_s(g), ".0f"), rate,
+                  fmt(g.get("peak_rss_mb") if g else None, ".0f")]
+        for impl, _ in peers:
+            p = by.get((w, c, impl))
+            cells.append(fmt(p.get("peak_rss_mb") if p else None, ".0f"))
+        print("| " + " | ".join(cells) + " |")
     print()
     print(f"Threads: {', '.join(str(t) for t in sorted(threads, key=str))} (both sides). "
-          "Speed-up = PyTorch median / gfnlm median. GFLOP/s: model FLOPs (matmuls + attention) "
-          "per median (train_step, sample); in brackets its share of OpenBLAS's FLOP-weighted GEMM rate at that "
-          "config's shapes (train shapes for train_step, decode shapes for sample). tok/s: train_step B*T per step, sample new tokens, "
-          "gfn_step rollout tokens per step.")
+          "Speed-up = peer median / gfnlm median. GFLOP/s: model FLOPs (matmuls + attention) "
+          "per median (train_step, sample); in brackets its share of OpenBLAS's FLOP-weighted GEMM "
+          "rate at that config's shapes (train shapes for train_step, decode shapes for sample). "
+          "tok/s: train_step B*T per step, sample new tokens, gfn_step rollout tokens per step. "
+          "gfn_step NAME_QxNxL: queries x trajectories x tokens.")
     if blas_line:
-        print(f"PyTorch: {blas_line}")
+        print(f"PyTorch (Debian): {blas_line}")
+    if len(sys.argv) > 3 and sys.argv[3]:
+        print(f"PyTorch 2.x (PyPI): {sys.argv[3]}")
     if gemm:
         print()
         print("| config | layer | product | M x N x K | gfnlm GFLOP/s | OpenBLAS GFLOP/s | "
