@@ -157,8 +157,8 @@ int main() {
         for (int t = 0, c = code; t < n; ++t, c /= 3) word.push_back(c % 3);
         words.push_back(word);
       }
-    std::vector<double> log_r;
-    for (const auto& word : words) log_r.push_back(PositionReward{}(q, word));
+    std::vector<double> log_r(words.size());
+    for (std::size_t i = 0; i < words.size(); ++i) log_r[i] = PositionReward{}(q, words[i]);
     const double log_z = gfnlm::logsumexp<double>(log_r);
     double kl = 0;
     for (std::size_t i = 0; i < words.size(); ++i) {
@@ -175,8 +175,8 @@ int main() {
   const std::vector<int> row_queries{0, 0, 1, 1};
   const std::vector<double> temperatures{1.0, 1.0, 2.0, 2.0};
   std::vector<gfnlm::Trajectory> rows(row_queries.size());
-  std::vector<gfnlm::Trajectory*> out;
-  for (auto& row : rows) out.push_back(&row);
+  std::vector<gfnlm::Trajectory*> out(rows.size());
+  for (std::size_t k = 0; k < rows.size(); ++k) out[k] = &rows[k];
   gfnlm::Rng rng(3);
   gfnlm::rollout(policy, std::span<const int>(row_queries), std::span<const double>(temperatures),
                  gfnlm::RolloutSpec<int>{.mask = &mask, .max_len = kMaxLen}, rng,

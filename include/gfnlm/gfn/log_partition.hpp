@@ -10,6 +10,7 @@
 // reward) carry no information about log Z beyond "finite x is an underestimate"; they are
 // counted in zero_reward and left out of the statistics.
 #include <gfnlm/core/error.hpp>
+#include <gfnlm/core/logmath.hpp>
 #include <gfnlm/gfn/trajectory.hpp>
 
 #include <algorithm>
@@ -59,14 +60,14 @@ std::vector<LogPartitionEstimate> estimate_log_partition(const BasicTrajectoryBa
     auto& est = out[q];
     est.count = static_cast<int>(x.size());
     if (x.empty()) continue;
-    double mean = 0, hi = -std::numeric_limits<double>::infinity();
-    for (double v : x) mean += v, hi = std::max(hi, v);
+    double mean = 0;
+    for (double v : x) mean += v;
     mean /= double(x.size());
-    double sq = 0, se = 0;
-    for (double v : x) sq += (v - mean) * (v - mean), se += std::exp(v - hi);
+    double sq = 0;
+    for (double v : x) sq += (v - mean) * (v - mean);
     est.mean = mean;
     est.std = x.size() > 1 ? std::sqrt(sq / double(x.size() - 1)) : 0.0;
-    est.log_mean_exp = hi + std::log(se / double(x.size()));
+    est.log_mean_exp = logsumexp<double>(x) - std::log(double(x.size()));
   }
   return out;
 }

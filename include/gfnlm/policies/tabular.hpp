@@ -314,12 +314,10 @@ class TabularPolicy {
     return tok < stop_ ? tok : tok - 1;
   }
   int32_t token(int d) const { return d < stop_ ? d : d + 1; }
+  // In double, for the exact probabilities above (tests), not the kernels' float.
   static double log_softmax_at(std::span<const float> row, int32_t a) {
-    double hi = row[0];
-    for (float v : row) hi = std::max(hi, double(v));
-    double s = 0;
-    for (float v : row) s += std::exp(double(v) - hi);
-    return double(row[a]) - hi - std::log(s);
+    const std::vector<double> x(row.begin(), row.end());
+    return x[a] - logsumexp<double>(x);
   }
 
   int num_queries_, vocab_;
