@@ -197,6 +197,20 @@ TEST_CASE("A NaN reward is an error naming the query and the tokens", "[gfn_samp
   CHECK_NOTHROW(sampler.train_step(only_0));
 }
 
+TEST_CASE("A NaN grad_clip and an empty log-partition estimate are errors", "[gfn_sampler]") {
+  TabularPolicy policy(1, 4, 3, 3);
+  auto reward = [](const int&, std::span<const int32_t>) { return 0.0; };
+  SamplerConfig config;
+  config.max_len = 3;
+  config.grad_clip = std::nan("");
+  REQUIRE_THROWS_WITH(Sampler(policy, reward, config), Contains("grad_clip is NaN"));
+  config.grad_clip = 1.0;
+  Sampler sampler(policy, reward, config);
+  REQUIRE_THROWS_WITH(sampler.log_partition(0, 0), Contains("n = 0 samples"));
+  const auto estimate = sampler.log_partition(0, 1);
+  CHECK(std::isfinite(estimate.mean));
+}
+
 TEST_CASE("A -inf reward (zero reward) trains without poisoning the loss", "[gfn_sampler]") {
   TabularPolicy policy(1, 4, 3, 4);
   const test::EnumerableTarget target(policy, 3, 6.0);

@@ -174,6 +174,7 @@ class Sampler {
   // log Z of the UNTEMPERED target estimated from n on-policy samples (gfn/log_partition.hpp):
   // mean and spread of log R - log q; spread 0 means q is exact.
   LogPartitionEstimate log_partition(const Query& query, int n) {
+    GFNLM_CHECK(n >= 1, "Sampler::log_partition: n = {} samples; need at least 1", n);
     const auto samples = sample(query, n, 1.0);
     BasicTrajectoryBatch<double> batch;  // rows of length 0 carrying log q as log q(STOP)
     batch.resize(n, 0);

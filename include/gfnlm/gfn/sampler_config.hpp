@@ -52,6 +52,7 @@ struct SamplerConfig {
                 "SamplerConfig: exploration.replay_rows_per_query = {} must be below "
                 "trajectories_per_query = {}",
                 exploration.replay_rows_per_query, trajectories_per_query);
+    GFNLM_CHECK(!std::isnan(grad_clip), "SamplerConfig.grad_clip is NaN (<= 0: no clipping)");
     GFNLM_CHECK(optimizer.lr >= 0 && objective_lr.value_or(0) >= 0,
                 "SamplerConfig learning rates must be >= 0 (policy {}, objective {})", optimizer.lr,
                 objective_lr.value_or(0));
