@@ -286,4 +286,9 @@ class BasicLmPolicy {
 template <class Bk = Cpu, PromptedQuery Q = LmQuery>
 using LmPolicy = BasicLmPolicy<Transformer<Bk, float>, Q>;
 
+// `BasicLmPolicy policy(model, stop)` takes any loaded model: load_gpt2's Transformer, load_llama's
+// or load_llama2c's LlamaTransformer, on any backend (the README's snippet).
+template <class Model>
+BasicLmPolicy(Model&, int32_t) -> BasicLmPolicy<Model>;
+
 }  // namespace gfnlm
