@@ -3,7 +3,8 @@
 // --precision picks the GEMMs' arithmetic (backend/cuda/blas.cuh). The JSON line adds "device",
 // "gpu", "precision", "device_used_mb" (cudaMemGetInfo's used memory at the end, the whole
 // device) and the host-device traffic of the timed steps ("host_device_bytes_per_step", its
-// largest single copy, and the per-call-site table on stderr); "gemm" names cuBLAS. Peer: gfn_step.py --device cuda on the same GPU.
+// largest single copy, and the per-call-site table on stderr); "gemm" names cuBLAS. Peer:
+// gfn_step.py --device cuda on the same GPU.
 //   gfn_step_cuda --config gpt2 --queries 32 --trajectories 16 --max-len 32 --lora-rank 64
 #include <gfnlm/backend/cuda/backend.cuh>
 #include <gfnlm/backend/cuda/transfers.cuh>
