@@ -50,6 +50,16 @@ case " $configs " in
   *" gpt2 "*) gfn_step_shapes=${GFN_STEP_SHAPES-gpt2_4x16x32} ;;
   *) gfn_step_shapes=${GFN_STEP_SHAPES-} ;;
 esac
+# The new settings are checked before anything builds or runs.
+die() { echo "run_benchmarks: $*" >&2; exit 2; }
+case "${PEERS:-1}" in 0 | 1) ;; *) die "PEERS must be 0 or 1, got '$PEERS'" ;; esac
+for shape in $gfn_step_shapes; do
+  echo "$shape" | grep -Eq '^(toy|gpt2)_[1-9][0-9]*x[1-9][0-9]*x[1-9][0-9]*$' ||
+    die "GFN_STEP_SHAPES entry '$shape' is not CONFIG_QxNxL (CONFIG toy or gpt2, positive Q, N, L)"
+done
+if [ -n "${TORCH2:-}" ] && [ "$TORCH2" != 0 ] && [ ! -x "$TORCH2" ]; then
+  die "TORCH2=$TORCH2 is not an executable python (benchmarks/torch2_venv.sh makes one)"
+fi
 torch2=${TORCH2:-$root/build/venv-torch2/bin/python}
 if [ "$torch2" = 0 ] || [ ! -x "$torch2" ]; then
   [ "$torch2" = 0 ] || echo "run_benchmarks: no PyTorch 2.x at $torch2 (benchmarks/torch2_venv.sh makes one); Debian's torch only" >&2
