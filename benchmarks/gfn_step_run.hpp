@@ -281,6 +281,7 @@ int run(int argc, char** argv, const Extras& extras = {}) {
   config.lr_schedule = {.warmup = 0};
   config.grad_clip = 1.0;
   config.seed = 3;
+  config.quiet = true;  // nothing but the step on the clock
   gfnlm::Sampler<BenchPolicy<Bk>, BenchReward<Bk>, BenchObjective<Bk>, NoBuffer> sampler(
       policy, reward, config, objective);
 

@@ -384,6 +384,7 @@ MethodResult run_gfn(Context& c) {
   cfg.lr_schedule = {.warmup = 20, .total = c.opt.gfn_steps, .final_fraction = c.opt.gfn_lr_final};
   cfg.buffer.capacity = 10;
   cfg.seed = c.opt.seed + 31;
+  cfg.quiet = true;  // the loop below prints its own progress
   Sampler<Policy0, GfnReward, VarGradTB> sampler(policy, reward, cfg);
   sampler.set_tool(calculator(c.tok));
   const int seeds = std::min<int>(c.opt.worked_seeds, static_cast<int>(c.data.worked.size()));

@@ -25,7 +25,8 @@ SamplerConfig kl_config(uint64_t seed) {
   config.lr_schedule = {.warmup = 20, .total = 1500, .final_fraction = 0.05};
   config.grad_clip = 0;  // tabular logits: nothing to protect, clipping only slows the fit
   config.seed = seed;
-  return config;  // exploration, buffer and T_R: the defaults (SPEC section 4)
+  config.quiet = true;  // train() prints the KL instead
+  return config;        // exploration, buffer and T_R: the defaults (SPEC section 4)
 }
 
 template <class Sampler>

@@ -133,7 +133,7 @@ TEST_CASE("Checkpoint validation names what is wrong and changes nothing", "[gfn
   SECTION("foreign file") {
     const auto bad = temp_path("foreign.ckpt");
     std::ofstream(bad) << "hello, this is not a checkpoint";
-    REQUIRE_THROWS_WITH(target.load(bad), Contains("not a gfnlm sampler checkpoint"));
+    REQUIRE_THROWS_WITH(target.load(bad), Contains("no gfnlm checksum trailer"));
     std::filesystem::remove(bad);
   }
   SECTION("truncated file") {

@@ -2,6 +2,7 @@ gfnlm_add_test(test_gfn_sampler
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sampler_kl.cpp
           ${CMAKE_CURRENT_LIST_DIR}/test_sampler_features.cpp
           ${CMAKE_CURRENT_LIST_DIR}/test_sampler_resume.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_sampler_checkpoint.cpp
   LABELS gfn_sampler)
 
 # docs/concepts.md's examples (a custom reward, a custom policy): complete programs, built and run
@@ -18,3 +19,5 @@ foreach(example docs_example docs_policy)
   set_tests_properties(gfn_sampler.${example} gfn_sampler.${example}_matches_page
     PROPERTIES LABELS gfn_sampler)
 endforeach()
+
+include(${CMAKE_CURRENT_LIST_DIR}/first_hour.cmake)  # issue 18

@@ -153,6 +153,7 @@ TEST_CASE("LmPolicy + LoRA + ModifiedSubTB fits an enumerable target (KL < 0.05)
   config.grad_clip = 1.0;
   config.lr_schedule = {.warmup = 20, .total = 400, .final_fraction = 0.1};
   config.seed = 5;
+  config.quiet = true;  // the loop below prints the KL instead
   Sampler sampler(policy, reward, config);
 
   const std::vector<LmQuery> queries{{{kBos}, {}, 0}};

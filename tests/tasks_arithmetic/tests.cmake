@@ -1,6 +1,7 @@
 gfnlm_add_test(test_tasks_arithmetic
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_arithmetic_logic.cpp
           ${CMAKE_CURRENT_LIST_DIR}/test_arithmetic_model.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_bad_input.cpp
   LABELS tasks_arithmetic)
 
 # The example end to end in --quick mode (tiny model; pipeline only, accuracies meaningless).

@@ -1,5 +1,6 @@
 gfnlm_add_test(test_tasks_uniform
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_uniform_integers.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_base_model_cache.cpp
   LABELS tasks_uniform)
 # The example's --quick mode end to end (about a minute of CPU): labelled slow.
 gfnlm_add_test(test_tasks_uniform_quick

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <istream>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <type_traits>
@@ -68,6 +69,23 @@ inline void write_string(std::ostream& os, const std::string& s) {
 inline std::string read_string(std::istream& is, const char* field) {
   auto chars = read_vector<char>(is, field, 1u << 20);
   return {chars.begin(), chars.end()};
+}
+
+// Bytes left to read in `is`, when it can tell (a file or string stream can; a pipe cannot). A
+// reader compares a size a header claims with it before allocating for that size.
+inline std::optional<uint64_t> stream_bytes_left(std::istream& is) {
+  if (!is.good()) return std::nullopt;
+  const auto at = is.tellg();
+  if (at < 0) return std::nullopt;
+  is.seekg(0, std::ios::end);
+  const auto end = is.tellg();
+  is.seekg(at);
+  if (end < at || !is.good()) {
+    is.clear();
+    is.seekg(at);
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(end - at);
 }
 
 }  // namespace gfnlm

@@ -4,16 +4,24 @@
 //   magic "gfnlm.Sampler", version, step, RNG state,
 //   "policy.parameters", "policy.optimizer", "objective.parameters", "objective.optimizer",
 //   "buffer", "end".
+// That layout is the payload of a sealed file (core/sealed_file.hpp): its length and FNV-1a 64
+// checksum are verified before any of it is parsed, and the parse must end exactly at the end of
+// the payload, so a flipped byte, a cut copy or appended bytes are errors naming the file.
 // A load reads and validates everything into staging copies before touching the sampler, so a
-// bad file leaves it as it was.
+// bad file leaves it as it was. Parameter values must be finite (core/finite.hpp).
 #include <gfnlm/core/error.hpp>
+#include <gfnlm/core/finite.hpp>
+#include <gfnlm/core/sealed_file.hpp>
 #include <gfnlm/core/serialize.hpp>
 #include <gfnlm/model/optimizer.hpp>
 #include <gfnlm/model/parameter.hpp>
 
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <istream>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,6 +29,18 @@ namespace gfnlm::checkpoint {
 
 inline constexpr const char* kSamplerMagic = "gfnlm.Sampler";
 inline constexpr uint32_t kSamplerVersion = 1;
+inline constexpr const char* kWhat = "sampler checkpoint";  // names the file kind in errors
+
+// The checkpoint file at `path`, sealed, written atomically; `write` writes the layout above.
+inline void write_file(const std::filesystem::path& path,
+                       const std::function<void(std::ostream&)>& write) {
+  write_sealed_file(path, kWhat, write);
+}
+
+// The verified payload of the checkpoint at `path`, to parse.
+inline std::istringstream open_file(const std::filesystem::path& path) {
+  return open_sealed_file(path, kWhat);
+}
 
 inline void write_section(std::ostream& os, const char* name) {
   write_string(os, name);
@@ -29,6 +49,19 @@ inline void write_section(std::ostream& os, const char* name) {
 inline void read_section(std::istream& is, const char* name) {
   const std::string got = read_string(is, name);
   GFNLM_CHECK(got == name, "sampler checkpoint: expected section '{}', found '{}'", name, got);
+}
+
+// The "end" section, which must be the last bytes of the payload.
+inline void read_end(std::istream& is) {
+  read_section(is, "end");
+  if (is.peek() == std::char_traits<char>::eof()) {
+    is.clear();
+    return;
+  }
+  fail(
+      "sampler checkpoint: {} bytes follow the 'end' section (written by another version, or "
+      "corrupted)",
+      stream_bytes_left(is).value_or(0));
 }
 
 inline void write_header(std::ostream& os) {
@@ -89,6 +122,11 @@ inline std::vector<std::vector<float>> read_parameters(std::istream& is,
             static_cast<std::streamsize>(size * sizeof(float)));
     GFNLM_CHECK(is.gcount() == static_cast<std::streamsize>(size * sizeof(float)),
                 "sampler checkpoint truncated in {} parameter '{}'", what, name);
+    const auto bad = first_non_finite(values[k].data(), values[k].size());
+    GFNLM_CHECK(bad == values[k].size(),
+                "sampler checkpoint: {} parameter '{}' holds a non-finite value: {} at index {} "
+                "(of {})",
+                what, name, values[k][bad], bad, size);
   }
   return values;
 }

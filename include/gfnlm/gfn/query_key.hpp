@@ -3,6 +3,8 @@
 // trajectory batch by an int id (a learned per-query log Z reads it, gfn/objectives). Keys must be
 // stable across processes, or a resumed run would replay another query's trajectories; that is why
 // std::hash is never used by default (its value is not specified across library versions).
+#include <gfnlm/core/hash.hpp>  // fnv1a64: stable everywhere, good enough to tell prompts apart
+
 #include <concepts>
 #include <cstdint>
 #include <string>
@@ -10,13 +12,6 @@
 #include <type_traits>
 
 namespace gfnlm {
-
-// FNV-1a, 64 bits: stable everywhere, good enough to tell prompts apart.
-inline uint64_t fnv1a64(std::string_view text) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
 
 // A query type chooses its key by a member key() -> uint64_t; integers and enums are their own
 // key, strings hash with FNV-1a. Anything else: give the Sampler a key function.

@@ -13,10 +13,10 @@
 //      too, when its buffer holds any);
 //   3. score_rewards: log R at every prefix of every row in one call (gfn/reward.hpp); NaN is an
 //      error naming the query and tokens; the fresh rows go to the buffer with their UNTEMPERED
-//      final log R;
+//      final log R; a query whose rows all have zero reward is warned about, once per key;
 //   4. accumulate_gradients: per query, teacher-force its rows through the policy at T = 1
-//      (gathered log q), tempered log R, objective -> d loss / d log q -> policy.backward with
-//      scale 1 / #queries;
+//      (gathered log q), tempered log R (as float: a finite log R that overflows is an error),
+//      objective -> d loss / d log q -> policy.backward with scale 1 / #queries;
 //   5. optimizer_step: clip, AdamW on the policy (warm-up schedule) and on the objective's own
 //      parameters.
 // The policy's parameters are zeroed, clipped, stepped and checkpointed by PolicyOptimizer<P>
@@ -48,10 +48,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <set>
 #include <span>
 #include <string>
 #include <utility>
@@ -60,12 +62,28 @@
 namespace gfnlm {
 
 template <Policy P, class R, Objective O = ModifiedSubTB, Buffer B = ReplayBuffer>
-requires AnyReward<R, typename P::Query>
 class Sampler {
+  // A static_assert, not a requires-clause: a failed constraint reads "no operand of the
+  // disjunction is satisfied", which does not tell a user what to write.
+  static_assert(AnyReward<R, typename P::Query>,
+                "gfnlm::Sampler: the reward has none of the four accepted signatures "
+                "(gfn/reward.hpp), with Q = the policy's Query: "
+                "(1) double r(const Q& query, std::span<const int32_t> actions); "
+                "(2) double r(const Q& query, std::span<const int32_t> actions, "
+                "std::span<const gfnlm::ContextInsert> context); "
+                "(3) void r.prefix_log_rewards(const Q& query, std::span<const int32_t> actions, "
+                "std::span<double> out); "
+                "(4) void r.prefix_log_rewards_batch(std::span<const gfnlm::RewardRequest<Q>> "
+                "rows). A lambda's parameters must accept (const Q&, std::span<const int32_t>): "
+                "a std::vector<int32_t> parameter does not bind to a span.");
+
  public:
   using Query = typename P::Query;
   using KeyFunction = std::function<uint64_t(const Query&)>;
   using ProgressCallback = std::function<void(const StepMetrics&)>;
+  // Receives the Sampler's own messages, one line each without its newline: the default progress
+  // line and warnings.
+  using MessageSink = std::function<void(const std::string&)>;
 
   Sampler(P& policy, R reward, SamplerConfig config, O objective = O{})
       : policy_(policy),
@@ -89,8 +107,11 @@ class Sampler {
   void set_query_key(KeyFunction key) { key_ = std::move(key); }
   // Tool hook (gfn/tool.hpp); an empty function = no tool (the default).
   void set_tool(ToolFunction<Query> tool) { tool_ = std::move(tool); }
-  // Called at the end of every train_step.
+  // Called at the end of every train_step; replaces the default progress line (SamplerConfig::
+  // progress_every).
   void set_progress_callback(ProgressCallback callback) { progress_ = std::move(callback); }
+  // Where progress lines and warnings go (default: stderr); an empty function drops them.
+  void set_message_sink(MessageSink sink) { sink_ = std::move(sink); }
 
   // One optimiser step on config.trajectories_per_query rows for each query (see the top).
   StepMetrics train_step(std::span<const Query> queries) {
@@ -113,7 +134,11 @@ class Sampler {
     m.buffer_size = buffer_.total_size();
     m.step_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     m.samples_per_s = m.step_time_s > 0 ? m.trajectories / m.step_time_s : 0.0;
-    if (progress_) progress_(m);
+    if (progress_)
+      progress_(m);
+    else if (!config_.quiet && config_.progress_every > 0 &&
+             (m.step == 0 || (m.step + 1) % config_.progress_every == 0))
+      say(progress_line(m));
     return m;
   }
 
@@ -215,9 +240,9 @@ class Sampler {
     return stored;
   }
 
-  // Checkpoint (gfn/checkpoint.hpp), written atomically.
+  // Checkpoint (gfn/checkpoint.hpp): sealed with its length and checksum, written atomically.
   void save(const std::filesystem::path& path) const {
-    write_file_atomically(path, [&](std::ostream& os) {
+    checkpoint::write_file(path, [&](std::ostream& os) {
       checkpoint::write_header(os);
       write_pod<int32_t>(os, step_);
       const auto state = rng_.state();
@@ -239,8 +264,7 @@ class Sampler {
   // Restores a checkpoint written by save() into a sampler built with the same policy shape and
   // objective. Everything is validated before anything changes.
   void load(const std::filesystem::path& path) {
-    std::ifstream is(path, std::ios::binary);
-    GFNLM_CHECK(is.good(), "cannot open sampler checkpoint '{}'", path.string());
+    auto is = checkpoint::open_file(path);  // length and checksum verified; errors name the file
     const std::string name = path.string();
     try {
       checkpoint::read_header(is, name);
@@ -263,7 +287,7 @@ class Sampler {
       checkpoint::read_section(is, "buffer");
       B buffer(config_.buffer);
       buffer.load(is);
-      checkpoint::read_section(is, "end");
+      checkpoint::read_end(is);
       // All read: commit.
       checkpoint::commit_parameters<PolicyOpt>(policy_list, policy_values);
       checkpoint::commit_parameters(objective_list, objective_values);
@@ -299,6 +323,32 @@ class Sampler {
   };
 
   ParameterList<float> policy_params() { return policy_.parameters(); }
+
+  void say(const std::string& line) const {
+    if (sink_) sink_(line);
+  }
+
+  std::string progress_line(const StepMetrics& m) const {
+    std::string line = fmt::format(
+        "gfnlm: step {}  loss {:.4g}  mean log R {:.4g}  log Z {:.4g} (spread {:.3g})  T_R {:.3g}  "
+        "{:.0f} samples/s  buffer {}",
+        m.step + 1, m.loss, m.mean_log_r, m.log_z, m.log_z_spread, m.reward_temperature,
+        m.samples_per_s, m.buffer_size);
+    if (m.step == 0)
+      line += fmt::format(
+          "  (a line every {} steps: SamplerConfig.progress_every; quiet = true or "
+          "set_progress_callback() replace it)",
+          config_.progress_every);
+    return line;
+  }
+
+  // The objective's clamp for log R = -inf (objectives/objective.hpp), so that the step's log Z
+  // estimate reads the rewards the loss reads.
+  static double log_reward_floor(const O& objective) {
+    if constexpr (requires { objective.config().log_reward_floor; })
+      return static_cast<double>(objective.config().log_reward_floor);
+    return kDefaultLogRewardFloor;
+  }
 
   static double objective_lr(const SamplerConfig& config, const O& objective) {
     if (config.objective_lr) return *config.objective_lr;
@@ -409,7 +459,27 @@ class Sampler {
       if (!rows[r].replayed && buffer_.add(plan.keys[r / n], rows[r].actions, final_r))
         ++m.new_in_buffer;
     }
+    warn_zero_rewards(plan, m.step);
     m.mean_log_r = finite_r > 0 ? sum_r / finite_r : -std::numeric_limits<double>::infinity();
+  }
+
+  // A query whose rows all have zero reward teaches q nothing but the floor: usually a reward bug
+  // or a target exploration never reaches. Said once per query key, or a long run would drown
+  // in it.
+  void warn_zero_rewards(const StepPlan& plan, int step) {
+    const int n = config_.trajectories_per_query;
+    for (std::size_t i = 0; i < plan.queries.size(); ++i) {
+      bool all_zero = true;
+      for (int k = 0; k < n && all_zero; ++k)
+        all_zero = plan.rows[i * n + k].log_r.back() == -std::numeric_limits<double>::infinity();
+      if (!all_zero || !zero_reward_warned_.insert(plan.keys[i]).second) continue;
+      say(fmt::format(
+          "gfnlm: warning: all {} rows of query {} (key {}) have log R = -inf (zero reward) at "
+          "step {}; the loss and log Z read them as the objective's log_reward_floor = {}. Check "
+          "the reward, or seed the buffer with known-good sequences (Sampler::seed_buffer). "
+          "Shown once per query key.",
+          n, i, plan.keys[i], step, log_reward_floor(objective_)));
+    }
   }
 
   // Phase 4: loss and gradients, one query at a time (gradient accumulation).
@@ -423,7 +493,7 @@ class Sampler {
     std::vector<Query> row_queries;
     for (int i = 0; i < num_q; ++i) {
       row_queries.assign(n, plan.queries[i]);
-      build_batch(plan.rows.data() + std::size_t(i) * n, n, query_id_from_key(plan.keys[i]),
+      build_batch(plan.rows.data() + std::size_t(i) * n, n, i, query_id_from_key(plan.keys[i]),
                   plan.reward_temperature);
       policy_.score(std::span<const Query>(row_queries), mask_, batch_);
       m.loss += objective_(batch_, grad_) / num_q;
@@ -460,7 +530,8 @@ class Sampler {
   }
 
   // batch_ <- n rows of one query, tempered log R (SPEC section 3) with the min-length penalty.
-  void build_batch(const Row* rows, int n, int query_id, double t_r) {
+  // query_index names the query in errors.
+  void build_batch(const Row* rows, int n, int query_index, int query_id, double t_r) {
     int len = 1;
     for (int k = 0; k < n; ++k) len = std::max(len, static_cast<int>(rows[k].actions.size()));
     batch_.resize(n, len);
@@ -475,19 +546,32 @@ class Sampler {
       for (int t = 0; t <= len; ++t) {
         double v = neg_inf<double>;  // past the row: never read
         if (t <= e) v = t < config_.min_len ? config_.min_len_penalty : row.log_r[t] / t_r;
+        // Caught here, where the query, the tokens and T_R are known: the objective would only
+        // see an inf it cannot tell from a +inf reward.
+        if (t <= e && t >= config_.min_len && std::isfinite(row.log_r[t]) &&
+            !std::isfinite(static_cast<float>(v)))
+          fail(
+              "reward returned log R = {} for query {} at prefix length {} of tokens [{}]: it is "
+              "finite, but divided by the reward temperature T_R = {} it is {}, which overflows "
+              "float (largest finite {}) after tempering; the loss reads tempered log R as float, "
+              "so rescale the reward",
+              row.log_r[t], query_index, t, fmt::join(row.actions, ", "), t_r, v,
+              std::numeric_limits<float>::max());
         batch_.log_r(k, t) = static_cast<float>(v);
       }
     }
   }
 
   // Mean and std over the rows of batch_ of (tempered log R - log q), the quantity
-  // estimate_log_partition reports; false when no row has a finite reward.
+  // estimate_log_partition reports, with log R = -inf clamped to the objective's floor as in the
+  // loss (so a query whose rows all have zero reward still reports a finite log Z); false when
+  // the batch has no rows.
   bool batch_log_z(double& mean, double& std) const {
+    const double floor = log_reward_floor(objective_);
     std::vector<double> x;
     for (int b = 0; b < batch_.rows(); ++b) {
       const int e = batch_.length[b];
-      const double log_r = batch_.log_r(b, e);
-      if (!std::isfinite(log_r)) continue;
+      const double log_r = std::max(double(batch_.log_r(b, e)), floor);
       double log_q = batch_.stopped[b] ? double(batch_.log_stop(b, e)) : 0.0;
       for (int t = 0; t < e; ++t) log_q += batch_.log_pf(b, t);
       x.push_back(log_r - log_q);
@@ -515,6 +599,8 @@ class Sampler {
   KeyFunction key_;
   ToolFunction<Query> tool_;
   ProgressCallback progress_;
+  MessageSink sink_ = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  std::set<uint64_t> zero_reward_warned_;  // query keys warned about (warn_zero_rewards)
   // Scratch reused across steps.
   TrajectoryBatch batch_;
   TrajectoryGrad grad_;

@@ -33,6 +33,12 @@ struct SamplerConfig {
   WarmupDecay lr_schedule{.warmup = 20, .total = 0, .final_fraction = 1.0};  // policy lr only
   double grad_clip = 1.0;  // global L2 norm of the policy gradient; <= 0: no clipping
   uint64_t seed = 0;
+  // Without a progress callback the Sampler prints one line (step, loss, mean log R, log Z, T_R,
+  // samples/s, buffer size) to its message sink, stderr by default, after the first step and
+  // every progress_every steps, so a new run shows it is alive and learning. 0 or quiet: none.
+  // A callback (Sampler::set_progress_callback) replaces the line.
+  int progress_every = 50;
+  bool quiet = false;
 
   void validate() const {
     GFNLM_CHECK(trajectories_per_query >= 1, "SamplerConfig.trajectories_per_query = {} < 1",
@@ -56,6 +62,11 @@ struct SamplerConfig {
     GFNLM_CHECK(optimizer.lr >= 0 && objective_lr.value_or(0) >= 0,
                 "SamplerConfig learning rates must be >= 0 (policy {}, objective {})", optimizer.lr,
                 objective_lr.value_or(0));
+    GFNLM_CHECK(
+        progress_every >= 0,
+        "SamplerConfig.progress_every = {} must be >= 0 (steps between progress lines; 0 or "
+        "quiet = true: none)",
+        progress_every);
   }
 };
 
@@ -75,7 +86,8 @@ struct StepMetrics {
   double mean_log_r = 0;  // mean untempered log R of the step's finite-reward rows
   double log_z = std::numeric_limits<double>::quiet_NaN();  // mean over queries of the mean of
                                                             // (tempered log R - log q): the current
-                                                            // target's log Z estimate
+                                                            // target's log Z estimate; log R = -inf
+                                                            // reads as the objective's floor
   double log_z_spread = std::numeric_limits<double>::quiet_NaN();  // mean per-query std of it
   double reward_temperature = 1;                                   // T_R used in this step's loss
   double lr = 0;                // the policy's learning rate this step (after warm-up)

@@ -8,8 +8,8 @@
 // transposed on load and on save. The attention-mask buffers (attn.bias, attn.masked_bias) are
 // skipped; lm_head.weight is read when the config unties the head and ignored when tied (HF
 // ties it to wte then, whatever the file holds). Every tensor's shape is checked against the
-// config before anything is copied; a missing or unexpected tensor is a FormatError naming the
-// file and tensor.
+// config before anything is copied; a missing or unexpected tensor, or one holding a NaN or inf,
+// is a FormatError naming the file and tensor.
 //
 // Saving writes HF GPT2LMHeadModel names ("transformer.h.0.attn.c_attn.weight", Conv1D weights
 // [in, out], lm_head.weight only when untied), so HF transformers and other tools read it, with
@@ -17,6 +17,7 @@
 // save_gpt2_hf_dir() also writes config.json beside it, making a folder from_pretrained loads.
 #include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/core/error.hpp>
+#include <gfnlm/core/finite.hpp>
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/io/byte_reader.hpp>
 #include <gfnlm/io/hf_config.hpp>
@@ -154,16 +155,20 @@ inline Gpt2Model load_gpt2(const SafetensorsShards& weights, const TransformerCo
         "'{}': unexpected tensor '{}' in a GPT-2 checkpoint (L = {}, tied head = {})",
         weights.shard_of(name).path().string(), name, config.n_layer, config.tied_head));
   }
+  // Values are checked in the file's order, so the index an error names is the file's.
   std::vector<float> buf;
   for (const auto& p : params) {
     const auto name = file_name(p.name);
+    const auto file = weights.shard_of(name).path().string();
     if (!detail::gpt2_is_conv1d_weight(p.name)) {
       weights.read_float_into(name, {p.value, p.size});
+      require_finite(p.value, p.size, file, name);
       continue;
     }
     const auto shape = weights.info(name).shape;
     buf.resize(p.size);
     weights.read_float_into(name, buf);
+    require_finite(buf.data(), buf.size(), file, name);
     detail::transpose_into(buf.data(), shape[0], shape[1], p.value);
   }
   return model;

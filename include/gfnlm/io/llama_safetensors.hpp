@@ -15,6 +15,7 @@
 #include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/core/atomic_file.hpp>
 #include <gfnlm/core/error.hpp>
+#include <gfnlm/core/finite.hpp>
 #include <gfnlm/io/hf_config.hpp>
 #include <gfnlm/io/safetensors.hpp>
 #include <gfnlm/io/safetensors_shards.hpp>
@@ -140,16 +141,20 @@ inline LlamaTransformer<Cpu, float> load_llama(const SafetensorsShards& weights,
         "tied head = {})",
         weights.shard_of(name).path().string(), name, config.n_layer, config.tied_head));
   }
+  // Values are checked in the file's order, so the index an error names is the file's.
   std::vector<float> buf;
   for (const auto& p : params) {
     const bool q = p.name.ends_with("self_attn.q_proj.weight"),
                k = p.name.ends_with("self_attn.k_proj.weight");
+    const auto file = weights.shard_of(p.name).path().string();
     if (!q && !k) {
       weights.read_float_into(p.name, {p.value, p.size});
+      require_finite(p.value, p.size, file, p.name);
       continue;
     }
     buf.resize(p.size);
     weights.read_float_into(p.name, buf);
+    require_finite(buf.data(), buf.size(), file, p.name);
     detail::llama_unpermute_rows(buf.data(), q ? config.n_head : config.n_kv_head,
                                  config.head_size(), config.d_model, p.value);
   }

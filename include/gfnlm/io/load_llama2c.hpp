@@ -3,8 +3,10 @@
 // "llama2.c checkpoints"): the header becomes a LlamaConfig (llama2.c's fixed RoPE theta and
 // RMSNorm eps come with it), Meta's tensor names map to ours (Hugging Face Llama names), and
 // every tensor's shape is checked against the config before it is copied, so a checkpoint that
-// disagrees with its own header fails with the file, tensor and both shapes named.
+// disagrees with its own header fails with the file, tensor and both shapes named; a NaN or inf
+// weight fails naming the file, tensor and index (core/finite.hpp).
 #include <gfnlm/core/error.hpp>
+#include <gfnlm/core/finite.hpp>
 #include <gfnlm/io/llama2c.hpp>
 #include <gfnlm/model/llama.hpp>
 
@@ -102,6 +104,7 @@ LlamaTransformer<Bk, Scalar> llama_from_llama2c(const Llama2cCheckpoint& ckpt,
           "n_kv_heads {}, vocab_size {}) needs [{}]",
           source, meta, fmt::join(have, ", "), values.size(), cfg.d_model, cfg.d_ff, cfg.n_kv_head,
           cfg.vocab_size, fmt::join(want, ", ")));
+    require_finite(values.data(), values.size(), source, meta);
     buffer.assign(values.begin(), values.end());
     model.load_tensor(name, std::span<const Scalar>(buffer));
     loaded.insert(name);

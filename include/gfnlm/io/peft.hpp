@@ -8,9 +8,13 @@
 // <module> is the base model's module path, e.g. "transformer.h.0.attn.c_attn" (GPT-2) or
 // "model.layers.0.self_attn.q_proj" (Llama). The update is W += (lora_alpha / r) * B A, with
 // fan_in_fan_out marking GPT-2's transposed Conv1D weights. This file is the format only; the
-// model layer maps its LoRA parameters to module paths.
+// model layer maps its LoRA parameters to module paths. gfnlm records the FNV-1a 64 and length of
+// the tensor data in the safetensors __metadata__ (io/safetensors.hpp), so a corrupted adapter is
+// an error on load; adapters from PEFT itself lack them and load all the same. A NaN or inf
+// weight is an error naming the file and tensor (core/finite.hpp).
 #include <gfnlm/core/atomic_file.hpp>
 #include <gfnlm/core/error.hpp>
+#include <gfnlm/core/finite.hpp>
 #include <gfnlm/io/byte_reader.hpp>
 #include <gfnlm/io/safetensors.hpp>
 
@@ -67,7 +71,8 @@ inline void write_peft_adapter(const std::filesystem::path& dir, const PeftAdapt
     tensors[detail::kPeftPrefix + module + ".lora_B.weight"] = {{w.out_features, c.r}, w.b};
   }
   std::filesystem::create_directories(dir);
-  write_safetensors(dir / "adapter_model.safetensors", tensors, {{"format", "pt"}});
+  write_safetensors(dir / "adapter_model.safetensors", tensors, {{"format", "pt"}}, Dtype::F32,
+                    /*record_checksum=*/true);
   const nlohmann::ordered_json j = {{"base_model_name_or_path", c.base_model_name_or_path},
                                     {"bias", c.bias},
                                     {"fan_in_fan_out", c.fan_in_fan_out},
@@ -145,13 +150,10 @@ inline PeftAdapter read_peft_adapter(const std::filesystem::path& dir) {
                                     wname, tensor, fmt::join(info.shape, ", "),
                                     is_a ? "[r, in_features]" : "[out_features, r]", c.r));
     auto& w = adapter.modules[module];
-    if (is_a) {
-      w.in_features = info.shape[1];
-      w.a = weights.read_float(tensor);
-    } else {
-      w.out_features = info.shape[0];
-      w.b = weights.read_float(tensor);
-    }
+    auto& values = is_a ? w.a : w.b;
+    (is_a ? w.in_features : w.out_features) = info.shape[is_a ? 1 : 0];
+    values = weights.read_float(tensor);
+    require_finite(values.data(), values.size(), wname, tensor);
   }
   for (const auto& [module, w] : adapter.modules)
     for (const auto& [features, which] : {std::pair{w.in_features, "A"}, {w.out_features, "B"}})

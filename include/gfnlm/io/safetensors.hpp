@@ -7,16 +7,24 @@
 // well-formed JSON, known dtypes, shape x dtype size == data_offsets span, offsets within the
 // buffer and tiling it without overlap or holes (as the reference Rust implementation demands).
 // Errors are FormatError naming the file and the tensor or field.
+// gfnlm may record a checksum of the data buffer in __metadata__ (write_safetensors'
+// record_checksum; the PEFT adapters do): "gfnlm.data_fnv1a64" (16 hex digits, FNV-1a 64 of the
+// buffer) and "gfnlm.data_bytes" (its length, decimal). open() verifies them when present, so a
+// flipped byte in the tensor data is an error; files from other tools lack them and load as
+// before. The format itself is unchanged: other readers see two more metadata strings.
 #include <gfnlm/core/atomic_file.hpp>
 #include <gfnlm/core/error.hpp>
+#include <gfnlm/core/hash.hpp>
 #include <gfnlm/io/byte_reader.hpp>
 #include <gfnlm/io/dtype.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <span>
@@ -61,8 +69,12 @@ class SafetensorsFile {
                       name, header_len, size - 8, kMaxHeaderBytes));
     const auto header = read_file_range(path, 8, header_len);
     f.parse_header(std::string_view(header.data(), header.size()), 8 + header_len, size);
+    f.verify_checksum(8 + header_len, size);
     return f;
   }
+
+  static constexpr const char* kChecksumKey = "gfnlm.data_fnv1a64";
+  static constexpr const char* kBytesKey = "gfnlm.data_bytes";
 
   // Parses and validates a header held in memory: `data_start` is where the data buffer begins
   // in the file and `file_size` the file's length. open() uses it; so do the fuzz targets.
@@ -198,8 +210,54 @@ class SafetensorsFile {
                         at, range.first, name));
       at = range.second;
     }
+    // Bytes after the last tensor: the reference reader rejects them too
+    // (MetadataIncompleteBuffer), and here they would be data nobody reads, e.g. a file appended
+    // to another or a botched copy, so they are an error rather than ignored.
     if (at != buffer)
-      bad(fmt::format("the data buffer holds {} bytes but the tensors cover {}", buffer, at));
+      bad(fmt::format(
+          "{} trailing bytes after the last tensor's data: the data buffer holds {} bytes but "
+          "the tensors cover {}",
+          buffer - at, buffer, at));
+  }
+
+  // The data buffer [data_start, file_size) against the checksum in __metadata__, if any.
+  void verify_checksum(uint64_t data_start, uint64_t file_size) const {
+    const auto sum = metadata_.find(kChecksumKey), bytes = metadata_.find(kBytesKey);
+    if (sum == metadata_.end() && bytes == metadata_.end()) return;
+    if (sum == metadata_.end() || bytes == metadata_.end())
+      bad(fmt::format("__metadata__ has '{}' but not '{}' (both or neither)",
+                      sum == metadata_.end() ? kBytesKey : kChecksumKey,
+                      sum == metadata_.end() ? kChecksumKey : kBytesKey));
+    auto parse = [&](const std::string& key, const std::string& text, int base) {
+      uint64_t v = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, base);
+      if (text.empty() || ec != std::errc() || end != text.data() + text.size())
+        bad(fmt::format("__metadata__ field '{}' = '{}' is not a {} number", key, text,
+                        base == 16 ? "hexadecimal" : "decimal"));
+      return v;
+    };
+    const uint64_t want = parse(kChecksumKey, sum->second, 16);
+    const uint64_t length = parse(kBytesKey, bytes->second, 10);
+    if (length != file_size - data_start)
+      bad(fmt::format("__metadata__ records {} bytes of tensor data, the file holds {}", length,
+                      file_size - data_start));
+    std::ifstream is(path_, std::ios::binary);
+    GFNLM_CHECK(is.good(), "cannot open '{}'", path_.string());
+    is.seekg(static_cast<std::streamoff>(data_start));
+    std::vector<char> chunk(1 << 20);
+    uint64_t h = kFnv1a64Basis, left = length;
+    while (left > 0) {
+      const auto n = static_cast<std::streamsize>(std::min<uint64_t>(left, chunk.size()));
+      is.read(chunk.data(), n);
+      if (is.gcount() != n) bad("short read of the tensor data (file changed while reading?)");
+      h = fnv1a64(std::string_view(chunk.data(), static_cast<std::size_t>(n)), h);
+      left -= static_cast<uint64_t>(n);
+    }
+    if (h != want)
+      bad(fmt::format(
+          "checksum mismatch, the tensor data is corrupted (FNV-1a 64 {:016x}, __metadata__ "
+          "records {:016x})",
+          h, want));
   }
 
   std::filesystem::path path_;
@@ -215,16 +273,31 @@ struct TensorView {
 
 // Writes float tensors as a safetensors file (stored as `dtype`: F32, F16 or BF16), atomically.
 // Tensors are laid out in name order; the header is padded with spaces to a multiple of 8 bytes
-// so the data is aligned, as the reference writer does.
+// so the data is aligned, as the reference writer does. record_checksum adds the data buffer's
+// FNV-1a 64 and length to __metadata__ (see the top), which SafetensorsFile::open verifies.
 inline void write_safetensors(const std::filesystem::path& path,
                               const std::map<std::string, TensorView>& tensors,
                               const std::map<std::string, std::string>& metadata = {},
-                              Dtype dtype = Dtype::F32) {
+                              Dtype dtype = Dtype::F32, bool record_checksum = false) {
   GFNLM_CHECK(dtype == Dtype::F32 || dtype == Dtype::F16 || dtype == Dtype::BF16,
               "write_safetensors('{}'): dtype {} not supported for writing (F32, F16, BF16)",
               path.string(), dtype_name(dtype));
+  // The data buffer in pieces, each as stored: hashed first (record_checksum), then written.
+  auto for_each_piece = [&](const auto& use) {
+    std::vector<uint16_t> half;
+    for (const auto& [name, t] : tensors) {
+      if (dtype == Dtype::F32) {
+        use(reinterpret_cast<const char*>(t.data.data()), t.data.size() * sizeof(float));
+        continue;
+      }
+      half.resize(t.data.size());
+      for (std::size_t i = 0; i < half.size(); ++i)
+        half[i] = dtype == Dtype::F16 ? float_to_half(t.data[i]) : float_to_bf16(t.data[i]);
+      use(reinterpret_cast<const char*>(half.data()), half.size() * 2);
+    }
+  };
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  if (!metadata.empty() || record_checksum) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     GFNLM_CHECK(!name.empty() && name != "__metadata__",
@@ -244,25 +317,20 @@ inline void write_safetensors(const std::filesystem::path& path,
                     {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
+  if (record_checksum) {
+    uint64_t h = kFnv1a64Basis;
+    for_each_piece([&](const char* p, std::size_t n) { h = fnv1a64(std::string_view(p, n), h); });
+    header["__metadata__"][SafetensorsFile::kChecksumKey] = fmt::format("{:016x}", h);
+    header["__metadata__"][SafetensorsFile::kBytesKey] = std::to_string(offset);
+  }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
   write_file_atomically(path, [&](std::ostream& os) {
     const uint64_t n = text.size();
     os.write(reinterpret_cast<const char*>(&n), 8);
     os.write(text.data(), static_cast<std::streamsize>(text.size()));
-    std::vector<uint16_t> half;
-    for (const auto& [name, t] : tensors) {
-      if (dtype == Dtype::F32) {
-        os.write(reinterpret_cast<const char*>(t.data.data()),
-                 static_cast<std::streamsize>(t.data.size() * sizeof(float)));
-        continue;
-      }
-      half.resize(t.data.size());
-      for (std::size_t i = 0; i < half.size(); ++i)
-        half[i] = dtype == Dtype::F16 ? float_to_half(t.data[i]) : float_to_bf16(t.data[i]);
-      os.write(reinterpret_cast<const char*>(half.data()),
-               static_cast<std::streamsize>(half.size() * 2));
-    }
+    for_each_piece(
+        [&](const char* p, std::size_t n) { os.write(p, static_cast<std::streamsize>(n)); });
   });
 }
 

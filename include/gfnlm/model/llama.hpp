@@ -9,6 +9,7 @@
 #include <gfnlm/backend/concept.hpp>
 #include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/core/error.hpp>
+#include <gfnlm/core/finite.hpp>
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/core/serialize.hpp>
 #include <gfnlm/model/config.hpp>
@@ -295,12 +296,29 @@ class LlamaTransformer
     c.rope_theta = read_pod<double>(is, "llama.rope_theta");
     c.init_std = read_pod<double>(is, "llama.init_std");
     c.validate();
+    // A corrupted header must not allocate a model the stream cannot hold: compare a lower bound
+    // of the parameter bytes (in double, which cannot overflow) with what is left.
+    const double C = c.d_model,
+                 lower = (double(c.vocab_size) + c.n_layer * (2.0 * C + 3.0 * c.d_ff)) * C;
+    const auto left = stream_bytes_left(is);
+    GFNLM_CHECK(!left || lower * sizeof(Scalar) <= double(*left),
+                "llama stream: a V={} L={} C={} F={} model needs at least {:.0f} bytes of "
+                "parameters, the stream has {} left (truncated, or the header is corrupted)",
+                c.vocab_size, c.n_layer, c.d_model, c.d_ff, lower * sizeof(Scalar),
+                left.value_or(0));
     return c;
   }
 
+  // Every tensor must be finite (core/finite.hpp); the error names the first that is not.
   void read_params(std::istream& is) {
     std::vector<Scalar> host(this->num_parameters());
     read_array(is, host.data(), host.size(), "llama.parameters");
+    std::size_t offset = 0;
+    for (const auto& s : llama::param_specs(cfg_))
+      for (int l = 0; l < s.layers; ++l, offset += s.size)
+        if (first_non_finite(host.data() + offset, s.size) != s.size)
+          require_finite_in_stream(host.data() + offset, s.size, "llama stream",
+                                   fmt::format(fmt::runtime(s.name), l));
     Bk::from_host(Bk::data(params_), host.data(), host.size());
   }
 

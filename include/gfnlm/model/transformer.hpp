@@ -8,6 +8,7 @@
 #include <gfnlm/backend/concept.hpp>
 #include <gfnlm/backend/cpu.hpp>
 #include <gfnlm/core/error.hpp>
+#include <gfnlm/core/finite.hpp>
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/core/serialize.hpp>
 #include <gfnlm/model/config.hpp>
@@ -290,12 +291,31 @@ class Transformer
     c.tied_head = read_pod<uint8_t>(is, "model.tied_head") != 0;
     c.init_std = read_pod<double>(is, "model.init_std");
     c.validate();
+    // A corrupted header must not allocate a model the stream cannot hold: compare a lower bound
+    // of the parameter bytes (in double, which cannot overflow) with what is left.
+    const double C = c.d_model,
+                 lower = (double(c.vocab_size) + c.max_seq_len + 12.0 * c.n_layer * C) * C;
+    const auto left = stream_bytes_left(is);
+    GFNLM_CHECK(!left || lower * sizeof(Scalar) <= double(*left),
+                "model stream: a V={} T={} L={} C={} model needs at least {:.0f} bytes of "
+                "parameters, the stream has {} left (truncated, or the header is corrupted)",
+                c.vocab_size, c.max_seq_len, c.n_layer, c.d_model, lower * sizeof(Scalar),
+                left.value_or(0));
     return c;
   }
 
+  // Every tensor must be finite (core/finite.hpp); the error names the first that is not.
   void read_params(std::istream& is) {
     std::vector<Scalar> host(this->num_parameters());
     read_array(is, host.data(), host.size(), "model.parameters");
+    std::size_t offset = 0;
+    for (const auto& s : gpt2::param_specs<Scalar>(cfg_))
+      for (int l = 0; l < s.layers; ++l, offset += s.size) {
+        if (first_non_finite(host.data() + offset, s.size) == s.size) continue;
+        const bool per_layer = std::string_view(s.name).find("{}") != std::string_view::npos;
+        require_finite_in_stream(host.data() + offset, s.size, "model stream",
+                                 per_layer ? fmt::format(fmt::runtime(s.name), l) : s.name);
+      }
     Bk::from_host(Bk::data(params_), host.data(), host.size());
   }
 
@@ -320,31 +340,34 @@ class Transformer
   };
   Linear linear(int l, int t) const {
     const std::size_t C = cfg_.d_model;
+    // Gradients are allocated on first use (ensure_grads): until then G_ is all null, and an
+    // offset from null is undefined behaviour even when the pointer is never used.
+    const auto g = [](Scalar* base, std::size_t n) { return base ? base + n : nullptr; };
     switch (t) {
       case 0:
         return {P_.qkvw + l * 3 * C * C,
                 P_.qkvb + l * 3 * C,
-                G_.qkvw + l * 3 * C * C,
-                G_.qkvb + l * 3 * C,
+                g(G_.qkvw, l * 3 * C * C),
+                g(G_.qkvb, l * 3 * C),
                 int(C),
                 int(3 * C)};
       case 1:
         return {P_.attprojw + l * C * C,
                 P_.attprojb + l * C,
-                G_.attprojw + l * C * C,
-                G_.attprojb + l * C,
+                g(G_.attprojw, l * C * C),
+                g(G_.attprojb, l * C),
                 int(C),
                 int(C)};
       case 2:
         return {P_.fcw + l * 4 * C * C,
                 P_.fcb + l * 4 * C,
-                G_.fcw + l * 4 * C * C,
-                G_.fcb + l * 4 * C,
+                g(G_.fcw, l * 4 * C * C),
+                g(G_.fcb, l * 4 * C),
                 int(C),
                 int(4 * C)};
       default:
-        return {P_.fcprojw + l * 4 * C * C, P_.fcprojb + l * C, G_.fcprojw + l * 4 * C * C,
-                G_.fcprojb + l * C,         int(4 * C),         int(C)};
+        return {P_.fcprojw + l * 4 * C * C, P_.fcprojb + l * C, g(G_.fcprojw, l * 4 * C * C),
+                g(G_.fcprojb, l * C),       int(4 * C),         int(C)};
     }
   }
 

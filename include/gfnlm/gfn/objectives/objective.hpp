@@ -22,7 +22,8 @@
 //   a zero-reward state; with the floor it is pushed to q(STOP | s) ~ e^-100 F(s)^-1, which is
 //   zero for every practical purpose. The reference code does the same with its finite -99
 //   penalty for too-short prefixes (SPEC section 3). NaN or +inf log R is an error naming the
-//   row and position.
+//   row and position, and so is a finite log R above 1 / epsilon of S (8388608 in float), where
+//   S can no longer resolve log q next to it.
 // * log q(STOP | s_t) = -inf means STOP was masked at s_t (min length). The stop-flow identity
 //   log F(s) = log R(s STOP) - log q(STOP | s) is then undefined, so s_t is not used as an end
 //   point of any balance term (it still appears inside longer sub-trajectories, where its flow
@@ -82,6 +83,9 @@ class RowReader {
                   "{}: row {} has length {} outside [0, {}]", name_, b, batch.length[b], max_len);
   }
 
+  // The largest log R the batch's scalar resolves to better than a nat (see log_r).
+  static constexpr double kMaxLogR = 1.0 / double(std::numeric_limits<S>::epsilon());
+
   bool has_flow() const { return batch_.log_flow.size() > 0; }
   void require_flow() const {
     GFNLM_CHECK(batch_.log_flow.shape()[0] == std::size_t(batch_.rows()) &&
@@ -98,7 +102,16 @@ class RowReader {
   double log_r(int b, int t) const {
     const double v = batch_.log_r(b, t);
     GFNLM_CHECK(!std::isnan(v) && v != std::numeric_limits<double>::infinity(),
-                "{}: log_r[{}][{}] is {} (NaN / +inf reward)", name_, b, t, v);
+                "{}: log_r[{}][{}] is {}: a NaN or +inf reward, or a finite one too large for the "
+                "batch's {} (largest finite {})",
+                name_, b, t, v, scalar_name(), std::numeric_limits<S>::max());
+    // Past 1 / epsilon the spacing of S is >= 1 nat, so log R - log q no longer resolves log q
+    // and training is noise; in float that is log R > 8388608.
+    GFNLM_CHECK(v <= kMaxLogR,
+                "{}: log_r[{}][{}] = {} is finite but too large for the batch's {}: above {} its "
+                "rounding step is >= 1 nat, so the balance residuals lose log q entirely; rescale "
+                "the reward (or raise the reward temperature)",
+                name_, b, t, v, scalar_name(), kMaxLogR);
     return v < floor_ ? floor_ : v;
   }
 
@@ -129,6 +142,10 @@ class RowReader {
   }
 
  private:
+  static constexpr const char* scalar_name() {
+    return sizeof(S) == sizeof(float) ? "float" : "double";
+  }
+
   const BasicTrajectoryBatch<S>& batch_;
   double floor_;
   const char* name_;

@@ -1,13 +1,14 @@
 #pragma once
 // The embedded base model (issue 6): a small GPT-2 over the word-level vocabulary of
 // tokenizer.hpp, pretrained by maximum likelihood on the corpus of corpus.hpp, cached on disk under
-// a hash of everything that determines it (model shape, corpus, optimisation, seed), so every
-// method of a run, and later runs, start from the same weights without paying for pretraining
-// again.
+// a hash of everything that determines it (model shape, corpus, optimisation, seed, file format),
+// so every method of a run, and later runs, start from the same weights without paying for
+// pretraining again. The file is sealed (core/sealed_file.hpp): one that fails verification is
+// an error naming it, never silently pretrained over.
 #include <gfnlm/backend/cpu.hpp>
-#include <gfnlm/core/atomic_file.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/core/sealed_file.hpp>
 #include <gfnlm/gfn/query_key.hpp>
 #include <gfnlm/model/adamw.hpp>
 #include <gfnlm/model/transformer.hpp>
@@ -18,7 +19,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -53,7 +53,7 @@ struct BaseModelConfig {
     const auto& m = model;
     const auto& c = corpus;
     return fmt::format(
-        "arith-base v2 words V{} T{} L{} H{} C{} tied{} std{} | careful{} stop{} right{} two{} "
+        "arith-base v3 words V{} T{} L{} H{} C{} tied{} std{} | careful{} stop{} right{} two{} "
         "ops{} "
         "lines{} chars{} | steps{} B{} T{} lr{} warm{} seed{}",
         m.vocab_size, m.max_seq_len, m.n_layer, m.n_head, m.d_model, m.tied_head, m.init_std,
@@ -119,6 +119,24 @@ inline BaseModel pretrain_base_model(const BaseModelConfig& cfg, const Arithmeti
   return model;
 }
 
+inline constexpr const char* kBaseModelWhat = "cached base model";
+
+// The model in a cache file written by load_or_pretrain_base_model; errors name the file and say
+// how to get past it.
+inline BaseModel read_cached_base_model(const std::filesystem::path& path) {
+  try {
+    auto is = open_sealed_file(path, kBaseModelWhat);
+    auto model = BaseModel::from_stream(is);
+    require_consumed(is, path, kBaseModelWhat);
+    return model;
+  } catch (const Error& e) {
+    fail(
+        "cached base model '{}' cannot be used: {}; delete it (the next run pretrains again) or "
+        "choose another cache directory",
+        path.string(), e.what());
+  }
+}
+
 // The cached model for cfg from cache_dir, or a freshly pretrained one written there
 // (atomically). *loaded tells which happened.
 inline BaseModel load_or_pretrain_base_model(const BaseModelConfig& cfg,
@@ -128,9 +146,7 @@ inline BaseModel load_or_pretrain_base_model(const BaseModelConfig& cfg,
                                              bool* loaded = nullptr) {
   const auto path = cache_dir / cfg.cache_name();
   if (std::filesystem::exists(path)) {
-    std::ifstream is(path, std::ios::binary);
-    GFNLM_CHECK(is.good(), "cannot open cached base model '{}'", path.string());
-    auto model = BaseModel::from_stream(is);
+    auto model = read_cached_base_model(path);
     GFNLM_CHECK(model.config().same_shape(cfg.model),
                 "cached base model '{}' does not have the configured shape", path.string());
     if (loaded) *loaded = true;
@@ -138,7 +154,7 @@ inline BaseModel load_or_pretrain_base_model(const BaseModelConfig& cfg,
   }
   auto model = pretrain_base_model(cfg, tok, progress);
   std::filesystem::create_directories(cache_dir);
-  write_file_atomically(path, [&](std::ostream& os) { model.save(os); });
+  write_sealed_file(path, kBaseModelWhat, [&](std::ostream& os) { model.save(os); });
   if (loaded) *loaded = false;
   return model;
 }

@@ -9,6 +9,7 @@
 #include <gfnlm/tasks/arithmetic/problem.hpp>
 
 #include <cctype>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -44,16 +45,22 @@ class FlatJsonReader {
   FlatJsonReader(std::string text, std::string name)
       : s_(std::move(text)), name_(std::move(name)) {}
 
+  // The whole text must be the array: anything after it but white space is an error.
   std::vector<std::map<std::string, std::string>> read_array() {
     std::vector<std::map<std::string, std::string>> out;
     expect('[');
-    if (peek() == ']') return ++pos_, out;
-    for (;;) {
-      out.push_back(read_object());
-      const char c = next();
-      if (c == ']') break;
-      if (c != ',') bad("',' or ']'");
+    if (peek() == ']') {
+      ++pos_;
+    } else {
+      for (;;) {
+        out.push_back(read_object());
+        const char c = next();
+        if (c == ']') break;
+        if (c != ',') bad("',' or ']'");
+      }
     }
+    skip();
+    if (pos_ != s_.size()) bad("the end of the file after the array");
     return out;
   }
 
@@ -65,7 +72,9 @@ class FlatJsonReader {
     for (;;) {
       std::string key = read_string();
       expect(':');
-      obj[key] = peek() == '"' ? read_string() : read_number();
+      std::string value = peek() == '"' ? read_string() : read_number();
+      if (!obj.emplace(std::move(key), std::move(value)).second)
+        bad("a key not already in this object");
       const char c = next();
       if (c == '}') break;
       if (c != ',') bad("',' or '}'");
@@ -87,8 +96,9 @@ class FlatJsonReader {
     skip();
     const std::size_t start = pos_;
     if (pos_ < s_.size() && s_[pos_] == '-') ++pos_;
+    const std::size_t digits = pos_;
     while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
-    if (pos_ == start) bad("a string or an integer");
+    if (pos_ == digits) bad("a string or an integer");
     return s_.substr(start, pos_ - start);
   }
   void skip() {
@@ -115,34 +125,45 @@ class FlatJsonReader {
 
 }  // namespace detail
 
-// Reads one of the paper's files: str_query (required, parsed), num_sol (required, must equal
-// the problem's value), str_rationale (optional, must equal the problem's left-to-right steps).
-inline std::vector<Item> read_items(const std::filesystem::path& path) {
-  std::ifstream is(path);
-  GFNLM_CHECK(is.good(), "arithmetic: cannot open '{}'", path.string());
-  std::stringstream ss;
-  ss << is.rdbuf();
-  const auto rows = detail::FlatJsonReader(ss.str(), path.string()).read_array();
+// Parses the text of one of the paper's files (`name` is the file, for errors): str_query
+// (required, parsed), num_sol (required, an integer equal to the problem's value), str_rationale
+// (optional, must equal the problem's left-to-right steps).
+inline std::vector<Item> parse_items(std::string text, const std::string& name) {
+  const auto rows = detail::FlatJsonReader(std::move(text), name).read_array();
   std::vector<Item> items;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& row = rows[i];
     const auto q = row.find("str_query"), sol = row.find("num_sol");
     GFNLM_CHECK(q != row.end() && sol != row.end(),
-                "arithmetic: '{}' item {} lacks str_query or num_sol", path.string(), i);
+                "arithmetic: '{}' item {} lacks str_query or num_sol", name, i);
     const auto problem = parse_question(q->second);
-    GFNLM_CHECK(problem.has_value(), "arithmetic: '{}' item {}: cannot parse str_query '{}'",
-                path.string(), i, q->second);
-    Item item{*problem, std::stol(sol->second)};
+    GFNLM_CHECK(problem.has_value(), "arithmetic: '{}' item {}: cannot parse str_query '{}'", name,
+                i, q->second);
+    long answer = 0;
+    const auto& s = sol->second;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), answer);
+    GFNLM_CHECK(!s.empty() && ec == std::errc() && end == s.data() + s.size(),
+                "arithmetic: '{}' item {}: num_sol '{}' is not an integer", name, i, s);
+    Item item{*problem, answer};
     GFNLM_CHECK(item.answer == problem->answer(),
-                "arithmetic: '{}' item {}: num_sol {} but '{}' evaluates to {}", path.string(), i,
+                "arithmetic: '{}' item {}: num_sol {} but '{}' evaluates to {}", name, i,
                 item.answer, q->second, problem->answer());
     if (const auto r = row.find("str_rationale"); r != row.end())
       GFNLM_CHECK(" " + r->second == rationale_actions_text(*problem),
                   "arithmetic: '{}' item {}: str_rationale '{}' is not the left-to-right steps",
-                  path.string(), i, r->second);
+                  name, i, r->second);
     items.push_back(std::move(item));
   }
   return items;
+}
+
+// Reads one of the paper's files (parse_items).
+inline std::vector<Item> read_items(const std::filesystem::path& path) {
+  std::ifstream is(path, std::ios::binary);
+  GFNLM_CHECK(is.good(), "arithmetic: cannot open '{}'", path.string());
+  std::stringstream ss;
+  ss << is.rdbuf();
+  return parse_items(ss.str(), path.string());
 }
 
 inline std::vector<Item> generate_items(int count, int min_operands, int max_operands, Rng& rng) {

@@ -3,10 +3,12 @@
 // pretrained by maximum likelihood on the generated corpus (corpus.hpp), so the example runs with
 // no download. Pretraining takes seconds, and the result is cached on disk under a name that
 // hashes everything it depends on (model shape, corpus, training schedule, seed, file format), so
-// a second run, or a run with other fine-tuning settings, reuses it.
-#include <gfnlm/core/atomic_file.hpp>
+// a second run, or a run with other fine-tuning settings, reuses it. The file is sealed
+// (core/sealed_file.hpp): one that fails verification is an error naming it, never silently
+// pretrained over, since that would hide a failing disk and change the weights a run starts from.
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/core/sealed_file.hpp>
 #include <gfnlm/gfn/query_key.hpp>
 #include <gfnlm/model/adamw.hpp>
 #include <gfnlm/model/transformer.hpp>
@@ -18,7 +20,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -47,7 +48,7 @@ struct BaseModelConfig {
   // Everything the trained weights depend on, as text (hashed into the cache file name).
   std::string fingerprint() const {
     return fmt::format(
-        "v1 d{} l{} h{} steps{} batch{} lr{} seed{} mix{},{},{},{},{} prompt'{}' "
+        "v2 d{} l{} h{} steps{} batch{} lr{} seed{} mix{},{},{},{},{} prompt'{}' "
         "alphabet'{}' max_answer{}",
         d_model, n_layer, n_head, steps, batch, lr, seed, mix.valid, mix.out_of_range, mix.words,
         mix.empty, mix.unparseable, kCharPrompt, corpus_alphabet(), kMaxAnswerTokens);
@@ -122,8 +123,24 @@ inline std::filesystem::path base_model_path(const BaseModelConfig& config,
          fmt::format("uniform_integers_base_{:016x}.bin", fnv1a64(config.fingerprint()));
 }
 
-// The cached model if its file exists and loads, else a freshly pretrained one, saved there
-// (atomically). cache_dir empty: no cache. `from_cache` reports which happened.
+inline constexpr const char* kBaseModelWhat = "cached base model";
+
+// The model in a cache file written by load_or_pretrain_base_model; errors name the file and say
+// how to get past it.
+inline Transformer<Cpu, float> read_cached_base_model(const std::filesystem::path& path) {
+  try {
+    auto is = open_sealed_file(path, kBaseModelWhat);
+    auto model = Transformer<Cpu, float>::from_stream(is);
+    require_consumed(is, path, kBaseModelWhat);
+    return model;
+  } catch (const Error& e) {
+    fail("cached base model '{}' cannot be used: {}; delete it or pass --no-cache", path.string(),
+         e.what());
+  }
+}
+
+// The cached model if its file exists, else a freshly pretrained one, saved there (atomically).
+// cache_dir empty: no cache. `from_cache` reports which happened.
 inline Transformer<Cpu, float> load_or_pretrain_base_model(
     const BaseModelConfig& config, const std::filesystem::path& cache_dir,
     bool* from_cache = nullptr, const std::function<void(int, double)>& progress = {}) {
@@ -131,20 +148,15 @@ inline Transformer<Cpu, float> load_or_pretrain_base_model(
   if (!cache_dir.empty()) {
     const auto path = base_model_path(config, cache_dir);
     if (std::filesystem::exists(path)) {
-      std::ifstream is(path, std::ios::binary);
-      try {
-        auto model = Transformer<Cpu, float>::from_stream(is);
-        if (from_cache) *from_cache = true;
-        return model;
-      } catch (const Error&) {
-        // A truncated or stale file: pretrain again and overwrite it.
-      }
+      auto model = read_cached_base_model(path);
+      if (from_cache) *from_cache = true;
+      return model;
     }
   }
   auto model = pretrain_base_model(config, progress);
   if (!cache_dir.empty())
-    write_file_atomically(base_model_path(config, cache_dir),
-                          [&](std::ostream& os) { model.save(os); });
+    write_sealed_file(base_model_path(config, cache_dir), kBaseModelWhat,
+                      [&](std::ostream& os) { model.save(os); });
   return model;
 }
 

@@ -170,6 +170,7 @@ LogitMask train_gflownet(P& policy, O objective, const AnswerCodec<Tok>& codec,
       .warmup = 20, .total = config.gfn_steps, .final_fraction = config.gfn_lr_final_fraction};
   sc.reward_temperature = config.gfn_reward_temperature;
   sc.seed = config.seed * 7 + 1;
+  sc.quiet = true;  // the loop below reports through say()
   Sampler<P, GfnLogReward<Tok>, O> sampler(policy, reward, sc, std::move(objective));
   const std::vector<LmQuery> groups(std::max(config.gfn_groups, 1), query);
   for (int step = 0; step < config.gfn_steps; ++step) {
