@@ -18,6 +18,8 @@
 //               query's 8 rows replayed from it.
 // Writes results.json, accuracy.svg, samples.txt and votes.csv (every problem's vote and first
 // rationale) to --out; progress goes to stderr.
+#include "program.hpp"
+
 #include <gfnlm/baselines/ppo.hpp>
 #include <gfnlm/baselines/sft.hpp>
 #include <gfnlm/eval/svg.hpp>
@@ -52,7 +54,8 @@ struct Options {
   uint64_t seed = 0;
   std::string out = "arithmetic_out";
   std::string data;
-  std::string cache = "arithmetic_cache";
+  std::string cache_dir = "arithmetic_cache";
+  bool no_cache = false;
   std::vector<std::string> methods{"zero-shot", "few-shot", "sft", "ppo", "gfn"};
   int eval_problems = 500;  // per operand count (the test sets hold 500)
   int worked_seeds = 50;    // worked rationales seeding the replay buffer (paper: 50; its code: 10)
@@ -417,205 +420,336 @@ MethodResult run_gfn(Context& c) {
 const std::map<std::string, std::array<double, 3>> kPaper{
     {"sft", {72.1, 19.6, 12.8}}, {"ppo", {30.6, 13.7, 5.6}}, {"gfn", {95.2, 75.4, 40.7}}};
 
-}  // namespace
+// Every output file from the methods finished so far, rewritten (atomically) after each method,
+// so a late failure never loses the methods already run. complete: all methods are done.
+void write_outputs(const Context& c, const fs::path& out, Json results,
+                   const std::vector<MethodResult>& done, bool complete) {
+  std::string samples, votes = "method,operands,problem,question,answer,vote,first_rationale\n";
+  GroupedBarChart chart;
+  chart.title = "Arithmetic with a calculator: majority-vote accuracy";
+  chart.x_label = "operands";
+  chart.y_label = "accuracy (%)";
+  chart.groups = {"3", "4", "5 (OOD)"};
+  chart.y_min = 0;
+  chart.y_max = 100;
+  chart.show_values = true;
+  results["complete"] = complete;
+  for (const auto& r : done) {
+    Json m;
+    BarSeries series{r.name, {}, {}};
+    for (const auto& [n, e] : r.acc) {
+      m[fmt::format("accuracy_{}", n)] = 100 * e.accuracy;
+      m[fmt::format("single_rationale_accuracy_{}", n)] = 100 * e.sample_accuracy;
+      series.values.push_back(100 * e.accuracy);
+      samples += fmt::format("== {} / {} operands ==\n", r.name, n);
+      // Every problem's vote and first rationale, for failure analysis beyond samples.txt.
+      for (std::size_t i = 0; i < e.problems.size(); ++i) {
+        const auto& p = e.problems[i];
+        votes += fmt::format("{},{},{},\"{}\",{},{},\"{}\"\n", r.name, n, i,
+                             question_text(c.data.test(n)[i].problem), p.answer,
+                             p.vote ? std::to_string(*p.vote) : "", p.rationales.front());
+      }
+      for (std::size_t i = 0; i < std::min<std::size_t>(3, e.problems.size()); ++i) {
+        const auto& p = e.problems[i];
+        samples += fmt::format("{}  (answer {}, vote {})\n", c.tok.decode(c.test.at(n)[i].prompt),
+                               p.answer, p.vote ? std::to_string(*p.vote) : "none");
+        for (std::size_t k = 0; k < std::min<std::size_t>(3, p.rationales.size()); ++k)
+          samples += "   Z:" + p.rationales[k] + "\n";
+      }
+    }
+    m["train_seconds"] = r.train_s;
+    m["eval_seconds"] = r.eval_s;
+    m["details"] = r.extra;
+    results["methods"][r.name] = m;
+    chart.series.push_back(series);
+  }
+  for (const auto& [name, v] : kPaper) {
+    results["paper"][name] = v;
+    chart.series.push_back({"paper " + name, {v[0], v[1], v[2]}, {}});
+  }
+  const auto text = [](const std::string& contents) {
+    return [&contents](std::ostream& os) { os << contents; };
+  };
+  write_file_atomically(out / "samples.txt", text(samples));
+  write_file_atomically(out / "votes.csv", text(votes));
+  write_svg(out / "accuracy.svg", to_svg(chart));
+  write_file_atomically(out / "results.json",
+                        [&](std::ostream& os) { os << results.dump(2) << "\n"; });
+}
 
-int main(int argc, char** argv) {
+const std::vector<std::string> kMethods{"zero-shot", "few-shot", "sft", "ppo", "gfn"};
+
+int run_program(int argc, char** argv) {
+  namespace program = gfnlm::program;
   Options opt;
   CLI::App app{
       "Integer arithmetic with a calculator: zero-shot, few-shot, SFT, PPO and GFlowNet "
       "fine-tuning of one embedded base model (SPEC section 5)"};
+  const Options quick_opt = [] {  // what --quick changes, for the settings a user leaves
+    Options q;
+    q.eval_problems = 4;
+    q.gfn_steps = 3;
+    q.ppo_steps = 2;
+    q.sft_steps = 5;
+    q.queries_per_step = 2;
+    q.rank_problems = 4;
+    return q;
+  }();
+  const auto dflt = [](auto normal, auto quick) {
+    return fmt::format("(default {}; --quick: {})", normal, quick);
+  };
+  const auto at_least = [](double lo) { return program::at_least(lo); };
+  const auto positive = program::positive_real();
+  const auto probability = program::probability();
   app.add_flag("--quick", opt.quick, "tiny model and runs (< 2 minutes; the test runs this)");
-  app.add_option("--seed", opt.seed, "seed of training and evaluation");
-  app.add_option("--out", opt.out, "output directory (results.json, accuracy.svg, samples.txt)");
+  app.add_option("--seed", opt.seed, "seed of training and evaluation")->capture_default_str();
+  app.add_option("--out", opt.out, "output directory (results.json, accuracy.svg, samples.txt)")
+      ->capture_default_str();
   app.add_option("--data", opt.data,
-                 "directory of the paper's JSON files (default ../shared/data/arithmetic; "
-                 "generated with a fixed seed when absent)");
-  app.add_option("--cache", opt.cache, "directory for the cached pretrained base model");
-  app.add_option("--methods", opt.methods, "subset of zero-shot few-shot sft ppo gfn");
-  app.add_option("--eval-problems", opt.eval_problems, "test problems per operand count (<= 500)");
-  app.add_option("--gfn-steps", opt.gfn_steps);
-  app.add_option("--ppo-steps", opt.ppo_steps);
+                 "directory of the paper's JSON files (default: ../shared/data/arithmetic if it "
+                 "has them, else generated with a fixed seed); a given directory must have them");
+  auto* cache_opt =
+      app.add_option("--cache-dir", opt.cache_dir, "directory for the cached pretrained base model")
+          ->capture_default_str();
+  app.add_flag("--no-cache", opt.no_cache,
+               "always pretrain the base model; never read or write "
+               "the cache")
+      ->excludes(cache_opt);
+  app.add_option("--methods", opt.methods, "one or more of zero-shot few-shot sft ppo gfn")
+      ->check(CLI::IsMember(kMethods))
+      ->capture_default_str();
+  app.add_option("--eval-problems", opt.eval_problems,
+                 "test problems per operand count " + dflt(opt.eval_problems, 4))
+      ->check(program::in_range(1, 500));
+  const auto steps = [&](const char* flag, int& v, int q, const char* what) {
+    return app.add_option(flag, v, fmt::format("{} {}", what, dflt(v, q)))->check(at_least(1));
+  };
+  steps("--gfn-steps", opt.gfn_steps, quick_opt.gfn_steps, "GFlowNet training steps");
+  steps("--ppo-steps", opt.ppo_steps, quick_opt.ppo_steps, "PPO training steps");
+  steps("--sft-steps", opt.sft_steps, quick_opt.sft_steps, "SFT training steps");
   app.add_option("--gfn-lr-final", opt.gfn_lr_final,
-                 "GFlowNet lr at the last step as a fraction of --gfn-lr (linear decay)");
+                 "GFlowNet lr at the last step as a fraction of --gfn-lr (linear decay)")
+      ->check(probability)
+      ->capture_default_str();
   app.add_option("--ppo-reward", opt.ppo_reward,
                  "likelihood (the GFlowNet's log R, maximised) or correct (1 if the answer)")
-      ->check(CLI::IsMember({"likelihood", "correct"}));
-  app.add_option("--sft-steps", opt.sft_steps);
-  app.add_option("--worked-seeds", opt.worked_seeds, "worked rationales seeding the buffer");
-  app.add_option("--gfn-lr", opt.gfn_lr, "GFlowNet LoRA learning rate");
+      ->check(CLI::IsMember({"likelihood", "correct"}))
+      ->capture_default_str();
+  app.add_option("--worked-seeds", opt.worked_seeds,
+                 "worked rationales seeding the GFlowNet's buffer (0 to the 50 the data has)")
+      ->check(program::in_range(0, 50))
+      ->capture_default_str();
+  app.add_option("--gfn-lr", opt.gfn_lr, "GFlowNet LoRA learning rate")
+      ->check(positive)
+      ->capture_default_str();
   app.add_option("--gfn-grad-clip", opt.gfn_grad_clip,
-                 "GFlowNet: clip the policy gradient's global norm (<= 0: off)");
-  app.add_option("--gfn-t-low", opt.gfn_t_low, "GFlowNet tempered exploration: lowest T");
-  app.add_option("--gfn-t-high", opt.gfn_t_high, "GFlowNet tempered exploration: highest T");
-  app.add_option("--gfn-p-on-policy", opt.gfn_p_on_policy, "GFlowNet behaviour mixture: on-policy");
-  app.add_option("--gfn-p-tempered", opt.gfn_p_tempered, "GFlowNet behaviour mixture: tempered");
-  app.add_option("--gfn-p-replay", opt.gfn_p_replay, "GFlowNet behaviour mixture: replay");
+                 "GFlowNet: clip the policy gradient's global norm (0: off)")
+      ->check(at_least(0))
+      ->capture_default_str();
+  app.add_option("--gfn-t-low", opt.gfn_t_low, "GFlowNet tempered exploration: lowest T")
+      ->check(program::in_range(1e-3, 100))
+      ->capture_default_str();
+  app.add_option("--gfn-t-high", opt.gfn_t_high,
+                 "GFlowNet tempered exploration: highest T (at least --gfn-t-low)")
+      ->check(program::in_range(1e-3, 100))
+      ->capture_default_str();
+  app.add_option("--gfn-p-on-policy", opt.gfn_p_on_policy,
+                 "GFlowNet behaviour mixture: on-policy weight (the three are normalised)")
+      ->check(probability)
+      ->capture_default_str();
+  app.add_option("--gfn-p-tempered", opt.gfn_p_tempered, "GFlowNet behaviour mixture: tempered")
+      ->check(probability)
+      ->capture_default_str();
+  app.add_option("--gfn-p-replay", opt.gfn_p_replay, "GFlowNet behaviour mixture: replay")
+      ->check(probability)
+      ->capture_default_str();
   app.add_option("--gfn-replay-rows", opt.gfn_replay_rows,
-                 "GFlowNet: rows of each fresh query drawn from its replay buffer");
+                 "GFlowNet: rows of each fresh query drawn from its replay buffer (fewer than "
+                 "--rows-per-query)")
+      ->check(at_least(0))
+      ->capture_default_str();
   app.add_option("--reward-t-end", opt.reward_t_end,
-                 "GFlowNet reward temperature after 150 steps (from 1.1)");
+                 "GFlowNet reward temperature after 150 steps (from 1.1)")
+      ->check(program::in_range(1e-3, 100))
+      ->capture_default_str();
   app.add_option("--gfn-min-len", opt.gfn_min_len,
-                 "GFlowNet training: STOP masked before this many actions (SPEC: 5)");
+                 "GFlowNet training: STOP masked before this many actions (SPEC: 5; at most "
+                 "--gfn-max-len)")
+      ->check(at_least(0))
+      ->capture_default_str();
   app.add_option("--gfn-max-len", opt.gfn_max_len,
-                 "GFlowNet training: most actions per rationale (SPEC: 18)");
-  app.add_option("--queries-per-step", opt.queries_per_step, "PPO / GFlowNet queries per step");
+                 "GFlowNet training: most actions per rationale (SPEC: 18)")
+      ->check(program::in_range(1, 256))
+      ->capture_default_str();
+  app.add_option("--queries-per-step", opt.queries_per_step,
+                 "PPO / GFlowNet queries per step " + dflt(opt.queries_per_step, 2))
+      ->check(program::in_range(1, 4096));
   app.add_option("--rows-per-query", opt.rows_per_query,
-                 "GFlowNet trajectories per query (PPO: one rollout each of queries x rows)");
-  app.add_option("--threads", opt.threads, "OpenMP threads (0: OpenMP's default)");
+                 "GFlowNet trajectories per query (PPO: one rollout each of queries x rows)")
+      ->check(program::in_range(1, 4096))
+      ->capture_default_str();
+  app.add_option("--lora-rank", opt.lora_rank, "LoRA rank of every fine-tuning")
+      ->check(program::in_range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--threads", opt.threads, "OpenMP threads (0: OpenMP's default)")
+      ->check(program::threads())
+      ->capture_default_str();
   app.add_option("--rank-problems", opt.rank_problems,
-                 "training problems for the base model's reward-ranking measurement");
+                 "training problems for the base model's reward-ranking measurement " +
+                     dflt(opt.rank_problems, quick_opt.rank_problems))
+      ->check(program::in_range(1, 1000));
   const BaseModelConfig defaults{};
   app.add_option("--base-layers", opt.base_layers,
-                 fmt::format("base model layers (default {})", defaults.model.n_layer));
+                 fmt::format("base model layers (default {})", defaults.model.n_layer))
+      ->check(program::in_range(1, 64));
   app.add_option("--base-d", opt.base_d,
-                 fmt::format("base model width (default {})", defaults.model.d_model));
+                 fmt::format("base model width, a multiple of its {} heads (default {})",
+                             defaults.model.n_head, defaults.model.d_model))
+      ->check(program::in_range(1, 4096));
   app.add_option("--base-seed", opt.base_seed,
                  fmt::format("seed of the base model's corpus and pretraining (default {}; the "
                              "base's properties vary with it, see docs/arithmetic.md)",
-                             defaults.seed));
-  app.add_option("--pretrain-steps", opt.pretrain_steps, "base model pretraining steps");
-  app.add_option("--base-batch", opt.base_batch, "base model pretraining batch");
-  app.add_option("--p-careful", opt.p_careful, "corpus: share of careful documents");
-  app.add_option("--p-stop", opt.p_stop, "corpus: sloppy documents stop after a step");
-  app.add_option("--p-right", opt.p_right, "corpus: sloppy step uses the right operand");
+                             defaults.seed))
+      ->check(at_least(0));
+  app.add_option("--pretrain-steps", opt.pretrain_steps,
+                 fmt::format("base model pretraining steps (default {})", defaults.steps))
+      ->check(at_least(1));
+  app.add_option("--base-batch", opt.base_batch,
+                 fmt::format("base model pretraining batch (default {})", defaults.batch))
+      ->check(program::in_range(1, 4096));
+  app.add_option(
+         "--p-careful", opt.p_careful,
+         fmt::format("corpus: share of careful documents (default {})", defaults.corpus.p_careful))
+      ->check(probability);
+  app.add_option("--p-stop", opt.p_stop,
+                 fmt::format("corpus: sloppy documents stop after a step (default {})",
+                             defaults.corpus.p_stop))
+      ->check(probability);
+  app.add_option("--p-right", opt.p_right,
+                 fmt::format("corpus: sloppy step uses the right operand (default {})",
+                             defaults.corpus.p_right_operand))
+      ->check(probability);
   CLI11_PARSE(app, argc, argv);
-  if (opt.quick) {
-    opt.eval_problems = std::min(opt.eval_problems, 4);
-    opt.gfn_steps = std::min(opt.gfn_steps, 3);
-    opt.ppo_steps = std::min(opt.ppo_steps, 2);
-    opt.sft_steps = std::min(opt.sft_steps, 5);
-    opt.queries_per_step = 2;
+
+  // Everything checked before any work: --quick fills only what the user left, combinations.
+  if (opt.quick)
+    for (auto [flag, value, quick_value] :
+         {std::tuple{"--eval-problems", &opt.eval_problems, quick_opt.eval_problems},
+          {"--gfn-steps", &opt.gfn_steps, quick_opt.gfn_steps},
+          {"--ppo-steps", &opt.ppo_steps, quick_opt.ppo_steps},
+          {"--sft-steps", &opt.sft_steps, quick_opt.sft_steps},
+          {"--queries-per-step", &opt.queries_per_step, quick_opt.queries_per_step},
+          {"--rank-problems", &opt.rank_problems, quick_opt.rank_problems}})
+      if (app.count(flag) == 0) *value = quick_value;
+  GFNLM_CHECK(opt.gfn_t_low <= opt.gfn_t_high, "--gfn-t-low {} is above --gfn-t-high {}",
+              opt.gfn_t_low, opt.gfn_t_high);
+  GFNLM_CHECK(opt.gfn_min_len <= opt.gfn_max_len, "--gfn-min-len {} is above --gfn-max-len {}",
+              opt.gfn_min_len, opt.gfn_max_len);
+  GFNLM_CHECK(opt.gfn_replay_rows < opt.rows_per_query,
+              "--gfn-replay-rows {} leaves no fresh row of --rows-per-query {}",
+              opt.gfn_replay_rows, opt.rows_per_query);
+  GFNLM_CHECK(opt.gfn_p_on_policy + opt.gfn_p_tempered + opt.gfn_p_replay > 0,
+              "--gfn-p-on-policy, --gfn-p-tempered and --gfn-p-replay are all 0");
+  const BaseModelConfig bcfg = base_config(opt);
+  GFNLM_CHECK(bcfg.model.d_model % bcfg.model.n_head == 0,
+              "--base-d {} is not a multiple of the base model's {} heads", bcfg.model.d_model,
+              bcfg.model.n_head);
+  bcfg.model.validate();
+  if (!opt.data.empty()) program::require_existing(opt.data, "--data");
+  const fs::path out(opt.out);
+  program::require_writable_directory(out, "--out");
+  if (!opt.no_cache) program::require_writable_directory(opt.cache_dir, "--cache-dir");
+  program::apply_threads(opt.threads);
+
+  const auto t_all = Clock::now();
+  const ArithmeticTokenizer tok = make_tokenizer();
+  const Dataset data =
+      load_or_generate_dataset(opt.data.empty() ? default_data_dir() : fs::path(opt.data), 2024);
+  // A directory the user named must hold the paper's files: no silent fallback to generated data.
+  GFNLM_CHECK(opt.data.empty() || data.source.starts_with("paper files"),
+              "--data '{}' does not hold the paper's five JSON files (train_worked_50.json, "
+              "train_qa_1000.json, test_{{3,4,5}}_operands.json)",
+              opt.data);
+  GFNLM_CHECK(opt.worked_seeds <= static_cast<int>(data.worked.size()),
+              "--worked-seeds {}: the data has {} worked rationales", opt.worked_seeds,
+              data.worked.size());
+  fmt::print(stderr, "data: {}\n", data.source);
+
+  const auto t_pre = Clock::now();
+  bool loaded = false;
+  const auto pretrain_progress = [&](int step, double loss) {
+    if (step % 100 == 0 || step + 1 == bcfg.steps)
+      fmt::print(stderr, "pretrain step {}/{} loss {:.3f}\n", step, bcfg.steps, loss);
+  };
+  BaseModel model = opt.no_cache ? pretrain_base_model(bcfg, tok, pretrain_progress)
+                                 : load_or_pretrain_base_model(bcfg, tok, opt.cache_dir,
+                                                               pretrain_progress, &loaded);
+  const double pretrain_s = seconds_since(t_pre);
+  fmt::print(stderr, "base model {} ({} parameters, {:.0f}s)\n",
+             loaded ? "loaded from cache" : "pretrained", model.num_parameters(), pretrain_s);
+
+  Context c{opt, tok, data, model, tok.token_id("."), {}, {}, {}, {}};
+  c.demos = demonstrations_text(std::span<const Item>(data.worked).first(3));
+  for (int n : {3, 4, 5}) {
+    const auto& set = data.test(n);
+    const std::size_t k = std::min<std::size_t>(set.size(), opt.eval_problems);
+    c.test[n] = make_queries(std::span<const Item>(set).first(k), tok);
   }
-  if (opt.threads > 0) omp_set_num_threads(opt.threads);
-  try {
-    const auto t_all = Clock::now();
-    const fs::path out(opt.out);
-    fs::create_directories(out);
-    const ArithmeticTokenizer tok = make_tokenizer();
-    const Dataset data =
-        load_or_generate_dataset(opt.data.empty() ? default_data_dir() : fs::path(opt.data), 2024);
-    fmt::print(stderr, "data: {}\n", data.source);
+  std::vector<Item> train_items(data.worked.begin(), data.worked.end());
+  train_items.insert(train_items.end(), data.train_qa.begin(), data.train_qa.end());
+  c.train = make_queries(std::span<const Item>(train_items), tok);
+  c.eval.problems_per_batch = 16;
 
-    const BaseModelConfig bcfg = base_config(opt);
-    const auto t_pre = Clock::now();
-    bool loaded = false;
-    BaseModel model = load_or_pretrain_base_model(
-        bcfg, tok, opt.cache,
-        [&](int step, double loss) {
-          if (step % 100 == 0 || step + 1 == bcfg.steps)
-            fmt::print(stderr, "pretrain step {}/{} loss {:.3f}\n", step, bcfg.steps, loss);
-        },
-        &loaded);
-    const double pretrain_s = seconds_since(t_pre);
-    fmt::print(stderr, "base model {} ({} parameters, {:.0f}s)\n",
-               loaded ? "loaded from cache" : "pretrained", model.num_parameters(), pretrain_s);
+  Json results;
+  results["data"] = data.source;
+  results["seed"] = opt.seed;
+  results["quick"] = opt.quick;
+  results["eval"] = {{"samples", c.eval.samples},
+                     {"temperature", c.eval.temperature},
+                     {"problems_per_operand_count", opt.eval_problems},
+                     {"demonstrations_in_prompt", "few-shot only"}};
+  results["base_model"] = {{"config", bcfg.describe()},
+                           {"parameters", model.num_parameters()},
+                           {"loaded_from_cache", loaded},
+                           {"pretrain_seconds", pretrain_s}};
+  const auto t_rank = Clock::now();
+  results["base_model"]["reward_ranking"] = reward_ranking(c, opt.rank_problems);
+  results["base_model"]["reward_ranking"]["seconds"] = seconds_since(t_rank);
 
-    Context c{opt, tok, data, model, tok.token_id("."), {}, {}, {}, {}};
-    c.demos = demonstrations_text(std::span<const Item>(data.worked).first(3));
-    for (int n : {3, 4, 5}) {
-      const auto& set = data.test(n);
-      const std::size_t k = std::min<std::size_t>(set.size(), std::max(1, opt.eval_problems));
-      c.test[n] = make_queries(std::span<const Item>(set).first(k), tok);
-    }
-    std::vector<Item> train_items(data.worked.begin(), data.worked.end());
-    train_items.insert(train_items.end(), data.train_qa.begin(), data.train_qa.end());
-    c.train = make_queries(std::span<const Item>(train_items), tok);
-    c.eval.problems_per_batch = 16;
-
-    Json results;
-    results["data"] = data.source;
-    results["seed"] = opt.seed;
-    results["quick"] = opt.quick;
-    results["eval"] = {{"samples", c.eval.samples},
-                       {"temperature", c.eval.temperature},
-                       {"problems_per_operand_count", opt.eval_problems},
-                       {"demonstrations_in_prompt", "few-shot only"}};
-    results["base_model"] = {{"config", bcfg.describe()},
-                             {"parameters", model.num_parameters()},
-                             {"loaded_from_cache", loaded},
-                             {"pretrain_seconds", pretrain_s}};
-    const auto t_rank = Clock::now();
-    results["base_model"]["reward_ranking"] = reward_ranking(c, opt.quick ? 4 : opt.rank_problems);
-    results["base_model"]["reward_ranking"]["seconds"] = seconds_since(t_rank);
-
-    std::vector<MethodResult> done;
-    for (const auto& name : opt.methods) {
-      fmt::print(stderr, "== {} ==\n", name);
-      if (name == "zero-shot")
-        done.push_back(run_zero_shot(c));
-      else if (name == "few-shot")
-        done.push_back(run_few_shot(c));
-      else if (name == "sft")
-        done.push_back(run_sft(c));
-      else if (name == "ppo")
-        done.push_back(run_ppo(c));
-      else if (name == "gfn")
-        done.push_back(run_gfn(c));
-      else
-        fail("unknown method '{}' (zero-shot few-shot sft ppo gfn)", name);
-      done.back().extra["reward_of_wrong_outputs"] =
-          reward_of_outputs(c, done.back(), opt.quick ? 4 : opt.rank_problems);
-    }
-
-    std::ofstream samples(out / "samples.txt");
-    // Every problem's vote and first rationale, for failure analysis beyond samples.txt.
-    std::ofstream votes(out / "votes.csv");
-    votes << "method,operands,problem,question,answer,vote,first_rationale\n";
-    GroupedBarChart chart;
-    chart.title = "Arithmetic with a calculator: majority-vote accuracy";
-    chart.x_label = "operands";
-    chart.y_label = "accuracy (%)";
-    chart.groups = {"3", "4", "5 (OOD)"};
-    chart.y_min = 0;
-    chart.y_max = 100;
-    chart.show_values = true;
-    fmt::print(
-        "| method | 3 operands | 4 operands | 5 operands (OOD) | train s | eval s |\n"
-        "|---|---|---|---|---|---|\n");
-    for (const auto& r : done) {
-      Json m;
-      BarSeries series{r.name, {}, {}};
-      for (const auto& [n, e] : r.acc) {
-        m[fmt::format("accuracy_{}", n)] = 100 * e.accuracy;
-        m[fmt::format("single_rationale_accuracy_{}", n)] = 100 * e.sample_accuracy;
-        series.values.push_back(100 * e.accuracy);
-        samples << fmt::format("== {} / {} operands ==\n", r.name, n);
-        for (std::size_t i = 0; i < e.problems.size(); ++i) {
-          const auto& p = e.problems[i];
-          const auto question = c.data.test(n)[i].problem;
-          votes << fmt::format("{},{},{},\"{}\",{},{},\"{}\"\n", r.name, n, i,
-                               question_text(question), p.answer,
-                               p.vote ? std::to_string(*p.vote) : "", p.rationales.front());
-        }
-        for (std::size_t i = 0; i < std::min<std::size_t>(3, e.problems.size()); ++i) {
-          const auto& p = e.problems[i];
-          samples << fmt::format("{}  (answer {}, vote {})\n", tok.decode(c.test[n][i].prompt),
-                                 p.answer, p.vote ? std::to_string(*p.vote) : "none");
-          for (std::size_t k = 0; k < std::min<std::size_t>(3, p.rationales.size()); ++k)
-            samples << "   Z:" << p.rationales[k] << "\n";
-        }
-      }
-      m["train_seconds"] = r.train_s;
-      m["eval_seconds"] = r.eval_s;
-      m["details"] = r.extra;
-      results["methods"][r.name] = m;
-      chart.series.push_back(series);
-      fmt::print("| {} | {:.1f} | {:.1f} | {:.1f} | {:.0f} | {:.0f} |\n", r.name,
-                 100 * r.acc.at(3).accuracy, 100 * r.acc.at(4).accuracy, 100 * r.acc.at(5).accuracy,
-                 r.train_s, r.eval_s);
-    }
-    for (const auto& [name, v] : kPaper) {
-      results["paper"][name] = v;
-      chart.series.push_back({"paper " + name, {v[0], v[1], v[2]}, {}});
-    }
-    write_svg(out / "accuracy.svg", to_svg(chart));
+  std::vector<MethodResult> done;
+  for (const auto& name : opt.methods) {
+    fmt::print(stderr, "== {} ==\n", name);
+    if (name == "zero-shot")
+      done.push_back(run_zero_shot(c));
+    else if (name == "few-shot")
+      done.push_back(run_few_shot(c));
+    else if (name == "sft")
+      done.push_back(run_sft(c));
+    else if (name == "ppo")
+      done.push_back(run_ppo(c));
+    else
+      done.push_back(run_gfn(c));
+    done.back().extra["reward_of_wrong_outputs"] =
+        reward_of_outputs(c, done.back(), opt.rank_problems);
     results["total_seconds"] = seconds_since(t_all);
-    std::ofstream(out / "results.json") << results.dump(2) << "\n";
-    fmt::print(stderr, "wrote {} (total {:.0f}s)\n", (out / "results.json").string(),
-               seconds_since(t_all));
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
+    write_outputs(c, out, results, done, /*complete=*/false);
   }
+  fmt::print(
+      "| method | 3 operands | 4 operands | 5 operands (OOD) | train s | eval s |\n"
+      "|---|---|---|---|---|---|\n");
+  for (const auto& r : done)
+    fmt::print("| {} | {:.1f} | {:.1f} | {:.1f} | {:.0f} | {:.0f} |\n", r.name,
+               100 * r.acc.at(3).accuracy, 100 * r.acc.at(4).accuracy, 100 * r.acc.at(5).accuracy,
+               r.train_s, r.eval_s);
+  results["total_seconds"] = seconds_since(t_all);
+  write_outputs(c, out, results, done, /*complete=*/true);
+  fmt::print(stderr, "wrote {} (total {:.0f}s)\n", (out / "results.json").string(),
+             seconds_since(t_all));
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return gfnlm::program::run("arithmetic", [&] { return run_program(argc, argv); });
 }

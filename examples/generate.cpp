@@ -8,6 +8,8 @@
 //
 //   generate --model ../shared/models/aidreams260K/model.bin
 //            --tokenizer ../shared/models/aidreams260K/tok512.bin --prompt "Once upon a time"
+#include "program.hpp"
+
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/io/gpt2_safetensors.hpp>
 #include <gfnlm/io/hf_config.hpp>
@@ -140,9 +142,8 @@ void run(const Model& model, const Tok& tok, Options o) {
              gen_s, generated / gen_s);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run_program(int argc, char** argv) {
+  namespace program = gfnlm::program;
   CLI::App app{
       "Generate text from a llama2.c checkpoint or a Hugging Face GPT-2 / Llama safetensors "
       "checkpoint, sampling with temperature / top-k / top-p"};
@@ -165,54 +166,67 @@ int main(int argc, char** argv) {
   app.add_option("--prompt", prompt, "text to continue (may be empty)");
   app.add_option("--max-new-tokens", max_new,
                  "tokens to generate per sample, capped by the model's seq_len")
-      ->check(CLI::PositiveNumber);
+      ->check(program::in_range(1, 1 << 20))
+      ->capture_default_str();
   app.add_option("--temperature", s.temperature,
                  "divides the logits before sampling; 0 = greedy (argmax)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(program::in_range(0, 1e6))
+      ->capture_default_str();
   app.add_option("--top-k", s.top_k, "sample only among the k most likely tokens; 0 = all")
-      ->check(CLI::NonNegativeNumber);
+      ->check(program::at_least(0))
+      ->capture_default_str();
   app.add_option("--top-p", s.top_p,
                  "nucleus sampling: only the most likely tokens whose mass reaches p; 1 = all")
-      ->check(CLI::Range(1e-9, 1.0));
+      ->check(program::in_range(1e-9, 1.0, "in (0, 1] (at least 1e-9)"))
+      ->capture_default_str();
   app.add_option("--samples", samples, "independent samples, decoded together as one batch")
-      ->check(CLI::Range(1, 1024));
-  app.add_option("--seed", seed, "random seed of the sampler");
+      ->check(program::in_range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--seed", seed, "random seed of the sampler")->capture_default_str();
+  int threads = 0;
+  app.add_option("--threads", threads, "OpenMP threads (0: OpenMP's default)")
+      ->check(program::threads())
+      ->capture_default_str();
   app.add_flag("--no-bos", no_bos, "do not prepend the tokenizer's BOS token to the prompt");
   app.add_flag("--ignore-eos", keep_going, "keep generating after EOS / BOS instead of stopping");
   CLI11_PARSE(app, argc, argv);
+  program::require_existing(model_path, "--model");
+  if (!tok_path.empty()) program::require_existing(tok_path, "--tokenizer");
+  program::apply_threads(threads);
 
-  try {
-    namespace fs = std::filesystem;
-    const fs::path path(model_path);
-    const bool hf =
-        fs::is_directory(path) || path.extension() == ".safetensors" || path.extension() == ".json";
-    auto llama2c_tokenizer = [&](int vocab) {
-      GFNLM_CHECK(!tok_path.empty() && !fs::is_directory(tok_path),
-                  "--tokenizer must name a llama2.c tokenizer file for this model");
-      return gfnlm::Llama2cTokenizer::from_file(tok_path, vocab);
-    };
-    if (!hf) {
-      const auto model = gfnlm::load_llama2c(model_path);
-      run(model, llama2c_tokenizer(model.config().vocab_size), o);
-    } else if (const auto type = gfnlm::hf_model_type(path); type == "gpt2") {
-      const auto model = gfnlm::load_gpt2(path);
-      const fs::path dir = !tok_path.empty()        ? fs::path(tok_path)
-                           : fs::is_directory(path) ? path
-                                                    : path.parent_path();
-      const auto tok = gfnlm::Gpt2Bpe::from_directory(dir);
-      GFNLM_CHECK(tok.vocab_size() <= model.config().vocab_size,
-                  "the tokenizer has {} tokens, the model's vocabulary {}", tok.vocab_size(),
-                  model.config().vocab_size);
-      run(model, tok, o);
-    } else if (type == "llama") {
-      const auto model = gfnlm::load_llama(path);
-      run(model, llama2c_tokenizer(model.config().vocab_size), o);
-    } else {
-      gfnlm::fail("'{}': model type '{}' is not supported (gpt2, llama)", model_path, type);
-    }
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "generate: {}\n", e.what());
-    return 1;
+  namespace fs = std::filesystem;
+  const fs::path path(model_path);
+  const bool hf =
+      fs::is_directory(path) || path.extension() == ".safetensors" || path.extension() == ".json";
+  auto llama2c_tokenizer = [&](int vocab) {
+    GFNLM_CHECK(!tok_path.empty() && !fs::is_directory(tok_path),
+                "--tokenizer must name a llama2.c tokenizer file for this model");
+    return gfnlm::Llama2cTokenizer::from_file(tok_path, vocab);
+  };
+  if (!hf) {
+    const auto model = gfnlm::load_llama2c(model_path);
+    run(model, llama2c_tokenizer(model.config().vocab_size), o);
+  } else if (const auto type = gfnlm::hf_model_type(path); type == "gpt2") {
+    const auto model = gfnlm::load_gpt2(path);
+    const fs::path dir = !tok_path.empty()        ? fs::path(tok_path)
+                         : fs::is_directory(path) ? path
+                                                  : path.parent_path();
+    const auto tok = gfnlm::Gpt2Bpe::from_directory(dir);
+    GFNLM_CHECK(tok.vocab_size() <= model.config().vocab_size,
+                "the tokenizer has {} tokens, the model's vocabulary {}", tok.vocab_size(),
+                model.config().vocab_size);
+    run(model, tok, o);
+  } else if (type == "llama") {
+    const auto model = gfnlm::load_llama(path);
+    run(model, llama2c_tokenizer(model.config().vocab_size), o);
+  } else {
+    gfnlm::fail("'{}': model type '{}' is not supported (gpt2, llama)", model_path, type);
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return gfnlm::program::run("generate", [&] { return run_program(argc, argv); });
 }

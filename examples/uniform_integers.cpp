@@ -7,6 +7,8 @@
 // SFT on uniform draws, and a GFlowNet whose target puts equal mass on every valid answer. Each
 // model is sampled --samples times; a table goes to stdout, results.json and histograms.svg to
 // --out. Progress goes to stderr.
+#include "program.hpp"
+
 #include <gfnlm/eval/svg.hpp>
 #include <gfnlm/io/gpt2_safetensors.hpp>
 #include <gfnlm/io/hf_config.hpp>
@@ -105,7 +107,8 @@ std::string histograms_svg(const ui::ExperimentResults& results, int samples,
 template <class Model, gfnlm::Tokenizer Tok>
 ui::ExperimentResults run_on(Model& model, const Tok& tok, const std::string& stop_name,
                              const ui::ExperimentConfig& config, double load_seconds,
-                             const std::function<void(std::string_view)>& progress) {
+                             const std::function<void(std::string_view)>& progress,
+                             const ui::ResultsCallback& on_evaluated) {
   std::vector<int32_t> prompt;
   if (tok.bos_id() >= 0) prompt.push_back(tok.bos_id());
   const std::string prompt_text(ui::kPaperPrompt);
@@ -130,13 +133,14 @@ ui::ExperimentResults run_on(Model& model, const Tok& tok, const std::string& st
   ui::ModelResult base_result;
   base_result.name = "base";
   base_result.train_seconds = load_seconds;
-  return ui::run_fine_tunings(model, codec, stop, config, base_result, progress);
+  return ui::run_fine_tunings(model, codec, stop, config, base_result, progress, on_evaluated);
 }
 
 ui::ExperimentResults run_real_model(const std::string& model_path, const std::string& tok_path,
                                      const std::string& stop_name,
                                      const ui::ExperimentConfig& config,
-                                     const std::function<void(std::string_view)>& progress) {
+                                     const std::function<void(std::string_view)>& progress,
+                                     const ui::ResultsCallback& on_evaluated) {
   namespace fs = std::filesystem;
   const auto t0 = std::chrono::steady_clock::now();
   auto since = [&] {
@@ -153,7 +157,7 @@ ui::ExperimentResults run_real_model(const std::string& model_path, const std::s
   if (!hf) {
     auto model = gfnlm::load_llama2c(model_path);
     const auto tok = llama2c_tokenizer(model.config().vocab_size);
-    return run_on(model, tok, stop_name, config, since(), progress);
+    return run_on(model, tok, stop_name, config, since(), progress, on_evaluated);
   }
   const auto type = gfnlm::hf_model_type(path);
   if (type == "gpt2") {
@@ -165,35 +169,68 @@ ui::ExperimentResults run_real_model(const std::string& model_path, const std::s
     GFNLM_CHECK(tok.vocab_size() <= model.config().vocab_size,
                 "the tokenizer has {} tokens, the model's vocabulary {}", tok.vocab_size(),
                 model.config().vocab_size);
-    return run_on(model, tok, stop_name, config, since(), progress);
+    return run_on(model, tok, stop_name, config, since(), progress, on_evaluated);
   }
   if (type == "llama") {
     auto model = gfnlm::load_llama(path);
     const auto tok = llama2c_tokenizer(model.config().vocab_size);
-    return run_on(model, tok, stop_name, config, since(), progress);
+    return run_on(model, tok, stop_name, config, since(), progress, on_evaluated);
   }
   gfnlm::fail("'{}': model type '{}' is not supported (gpt2, llama)", model_path, type);
 }
 
-}  // namespace
+nlohmann::json results_json(const ui::ExperimentResults& results,
+                            const ui::ExperimentConfig& config, const std::string& prompt,
+                            const std::string& objective, const std::string& model_path,
+                            const std::string& tokenizer_path, const std::string& stop_name,
+                            bool quick, bool complete) {
+  nlohmann::json j;
+  j["complete"] = complete;  // false while models are still being evaluated
+  j["prompt"] = prompt;
+  j["seed"] = config.seed;
+  j["quick"] = quick;
+  j["samples_per_model"] = config.samples;
+  j["gfn_objective"] = objective;
+  if (model_path.empty())
+    j["base_model"] = {{"fingerprint", config.base.fingerprint()},
+                       {"from_cache", results.base_from_cache},
+                       {"file", results.base_model_file.string()}};
+  else
+    j["base_model"] = {{"model", model_path}, {"tokenizer", tokenizer_path}, {"stop", stop_name}};
+  j["true_log_partition"] = results.true_log_z;
+  j["total_seconds"] = results.total_seconds;
+  j["models"] = nlohmann::json::array();
+  for (const auto& r : results.models) j["models"].push_back(to_json(r));
+  for (const auto& p : results.gfn_curve)
+    j["gfn_curve"].push_back({{"step", p.step},
+                              {"loss", p.loss},
+                              {"exact_valid_mass", p.valid_mass},
+                              {"exact_kl_valid", p.kl_valid}});
+  return j;
+}
 
-int main(int argc, char** argv) {
+int run_program(int argc, char** argv) {
+  namespace program = gfnlm::program;
   CLI::App app{"Uniform random integers 0..100: base vs PPO vs SFT vs GFlowNet (gfnlm issue 5)"};
-  bool quick = false;
-  uint64_t seed = 0;
-  int samples = -1;
+  // Flags bind straight to the config; --quick then changes only the settings the user left.
+  ui::ExperimentConfig config;
+  const ui::ExperimentConfig quick_config = ui::ExperimentConfig::quick();
+  const auto with_quick = [](auto normal, auto quick) {
+    return fmt::format("(default {}; --quick: {})", normal, quick);
+  };
+  bool quick = false, no_cache = false;
   std::string out_dir = "uniform_integers_out", model_path, tokenizer_path, objective = "subtb";
-  std::string cache_dir = ui::default_cache_dir().string();
-  bool no_cache = false;
-  int threads = 0, gfn_steps = -1, ppo_steps = -1, sft_steps = -1, pretrain_steps = -1;
+  std::string cache_dir = ui::default_cache_dir().string(), stop_name = "eos";
+  int threads = 0, lora_rank = config.lora.rank;
   app.add_flag("--quick", quick, "Small budget for a smoke test (under a minute)");
-  app.add_option("--seed", seed, "Seed of the fine-tunings and the evaluation")
+  app.add_option("--seed", config.seed, "Seed of the fine-tunings and the evaluation")
       ->capture_default_str();
-  app.add_option("--samples", samples,
-                 "Samples per model for every figure (default 10000; 2000 with --quick)");
+  app.add_option("--samples", config.samples,
+                 fmt::format("Samples per model for every figure, at most {} {}", ui::kMaxSamples,
+                             with_quick(config.samples, quick_config.samples)))
+      ->check(program::in_range(1, ui::kMaxSamples));
   app.add_option("--out", out_dir, "Directory for results.json and histograms.svg")
       ->capture_default_str();
-  std::string stop_name = "eos";
   app.add_option("--model", model_path,
                  "A real checkpoint instead of the embedded model: llama2.c model.bin, or a "
                  "Hugging Face GPT-2 / Llama folder or safetensors file (prompt: the paper's)");
@@ -204,95 +241,138 @@ int main(int argc, char** argv) {
                  "With --model: STOP is the end-of-sequence token or a newline")
       ->check(CLI::IsMember({"eos", "newline"}))
       ->capture_default_str();
-  app.add_option("--cache-dir", cache_dir, "Where the pretrained base model is cached")
-      ->capture_default_str();
+  auto* cache_opt =
+      app.add_option("--cache-dir", cache_dir, "Where the pretrained base model is cached")
+          ->capture_default_str();
   app.add_flag("--no-cache", no_cache,
-               "Always pretrain the base model, never read or write the cache");
+               "Always pretrain the base model, never read or write the cache")
+      ->excludes(cache_opt);
   app.add_option("--threads", threads, "OpenMP threads (0: OpenMP's default)")
+      ->check(program::threads())
       ->capture_default_str();
   app.add_option("--objective", objective, "GFlowNet objective: subtb (modified SubTB) or tb")
       ->check(CLI::IsMember({"subtb", "tb"}))
       ->capture_default_str();
-  app.add_option("--gfn-steps", gfn_steps, "GFlowNet training steps (default from the mode)");
-  app.add_option("--ppo-steps", ppo_steps, "PPO rollout batches (default from the mode)");
-  app.add_option("--sft-steps", sft_steps, "SFT steps (default from the mode)");
-  app.add_option("--pretrain-steps", pretrain_steps,
-                 "Base-model pretraining steps (default from the mode)");
-  // Tuning knobs (defaults from ui::ExperimentConfig; docs/uniform_integers.md).
-  double gfn_lr = -1, p_on = -1, p_tempered = -1, t_high = -1, buffer_tolerance = -1;
-  int subtb_root_flow = -1, curve_every = 0;
-  double subtb_lambda = -1;
-  int min_len = -1, lora_rank = -1, base_width = -1, gfn_batch = -1, gfn_buffer = -1;
-  app.add_option("--gfn-lr", gfn_lr, "GFlowNet learning rate");
-  app.add_option("--min-len", min_len, "GFlowNet: STOP masked before this many answer tokens");
-  app.add_option("--lora-rank", lora_rank, "LoRA rank of every fine-tuning (alpha = rank)");
-  app.add_option("--base-width", base_width, "Width (d_model) of the embedded base model");
-  app.add_option("--gfn-batch", gfn_batch, "GFlowNet trajectories per behaviour group");
-  app.add_option("--gfn-buffer", gfn_buffer, "GFlowNet replay capacity");
-  app.add_option("--p-on-policy", p_on, "GFlowNet exploration: on-policy share");
-  app.add_option("--p-tempered", p_tempered,
-                 "GFlowNet exploration: tempered share (replay takes the rest)");
-  app.add_option("--t-high", t_high, "GFlowNet exploration: highest behaviour temperature");
-  app.add_option("--subtb-root-flow", subtb_root_flow,
-                 "Modified SubTB: learned log F of the masked root (1) or none (0)");
-  app.add_option("--subtb-lambda", subtb_lambda, "Modified SubTB: lambda (sub-trajectory decay)");
-  app.add_option("--buffer-tolerance", buffer_tolerance,
-                 "GFlowNet replay: near-duplicate tolerance (0: exact duplicates only)");
-  app.add_option("--curve-every", curve_every,
-                 "Record the GFlowNet's exact KL and validity every N steps (0: never)");
+  const auto steps = [&](const char* flag, int& value, int quick_value, const char* what) {
+    return app.add_option(flag, value, fmt::format("{} {}", what, with_quick(value, quick_value)))
+        ->check(program::at_least(1));
+  };
+  auto* gfn_steps =
+      steps("--gfn-steps", config.gfn_steps, quick_config.gfn_steps, "GFlowNet training steps");
+  auto* ppo_steps =
+      steps("--ppo-steps", config.ppo_steps, quick_config.ppo_steps, "PPO rollout batches");
+  auto* sft_steps = steps("--sft-steps", config.sft_steps, quick_config.sft_steps, "SFT steps");
+  auto* pretrain_steps = steps("--pretrain-steps", config.base.steps, quick_config.base.steps,
+                               "Base-model pretraining steps");
+  // Tuning knobs (docs/uniform_integers.md).
+  auto& e = config.gfn_exploration;
+  app.add_option("--gfn-lr", config.gfn_lr, "GFlowNet learning rate")
+      ->check(program::positive_real())
+      ->capture_default_str();
+  app.add_option("--min-len", config.gfn_min_len,
+                 "GFlowNet: STOP masked before this many answer tokens")
+      ->check(program::in_range(0, ui::kMaxAnswerTokens))
+      ->capture_default_str();
+  app.add_option("--lora-rank", lora_rank, "LoRA rank of every fine-tuning (alpha = rank)")
+      ->check(program::in_range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--base-width", config.base.d_model,
+                 fmt::format("Width (d_model) of the embedded base model, a multiple of its {} "
+                             "heads",
+                             config.base.n_head))
+      ->check(program::in_range(config.base.n_head, 4096))
+      ->capture_default_str();
+  app.add_option("--gfn-batch", config.gfn_batch, "GFlowNet trajectories per behaviour group")
+      ->check(program::in_range(1, 4096))
+      ->capture_default_str();
+  app.add_option("--gfn-buffer", config.gfn_buffer, "GFlowNet replay capacity")
+      ->check(program::in_range(1, 1 << 20))
+      ->capture_default_str();
+  auto* p_on = app.add_option("--p-on-policy", e.p_on_policy,
+                              "GFlowNet exploration: on-policy share (replay takes 1 - on-policy "
+                              "- tempered)")
+                   ->check(program::probability())
+                   ->capture_default_str();
+  auto* p_tempered =
+      app.add_option("--p-tempered", e.p_tempered, "GFlowNet exploration: tempered share")
+          ->check(program::probability())
+          ->capture_default_str();
+  app.add_option("--t-high", e.t_high,
+                 fmt::format("GFlowNet exploration: highest behaviour temperature (at least the "
+                             "lowest, {})",
+                             e.t_low))
+      ->check(program::in_range(e.t_low, 100))
+      ->capture_default_str();
+  app.add_option("--subtb-root-flow", config.gfn_subtb_root_flow,
+                 "Modified SubTB: learned log F of the masked root (1) or none (0)")
+      ->check(CLI::IsMember({"0", "1"}))
+      ->capture_default_str();
+  app.add_option("--subtb-lambda", config.gfn_subtb_lambda,
+                 "Modified SubTB: lambda (sub-trajectory decay), > 0")
+      ->check(program::positive_real())
+      ->capture_default_str();
+  app.add_option("--buffer-tolerance", config.gfn_buffer_tolerance,
+                 "GFlowNet replay: near-duplicate tolerance (0: exact duplicates only)")
+      ->check(program::in_range(0, 1))
+      ->capture_default_str();
+  app.add_option("--curve-every", config.gfn_curve_every,
+                 "Record the GFlowNet's exact KL and validity every N steps (0: never)")
+      ->check(program::at_least(0))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  if (model_path.empty() && !tokenizer_path.empty()) {
-    fmt::print(stderr, "--tokenizer needs --model\n");
-    return 2;
-  }
-  if (threads > 0) omp_set_num_threads(threads);
-
-  auto config = quick ? ui::ExperimentConfig::quick() : ui::ExperimentConfig{};
-  config.seed = seed;
-  if (samples > 0) config.samples = samples;
-  if (gfn_steps >= 0) config.gfn_steps = gfn_steps;
-  if (ppo_steps >= 0) config.ppo_steps = ppo_steps;
-  if (sft_steps >= 0) config.sft_steps = sft_steps;
-  if (pretrain_steps > 0) config.base.steps = pretrain_steps;
-  if (gfn_lr > 0) config.gfn_lr = gfn_lr;
-  if (min_len >= 0) config.gfn_min_len = min_len;
-  if (lora_rank > 0) {
-    config.lora.rank = lora_rank;
-    config.lora.alpha = double(lora_rank);
-  }
-  if (base_width > 0) config.base.d_model = base_width;
-  if (gfn_batch > 0) config.gfn_batch = gfn_batch;
-  if (gfn_buffer > 0) config.gfn_buffer = gfn_buffer;
-  if (p_on >= 0 || p_tempered >= 0) {
-    auto& e = config.gfn_exploration;
-    if (p_on >= 0) e.p_on_policy = p_on;
-    if (p_tempered >= 0) e.p_tempered = p_tempered;
+  // Everything is checked before any work: combinations, paths, the whole config.
+  GFNLM_CHECK(!model_path.empty() || tokenizer_path.empty(), "--tokenizer needs --model");
+  GFNLM_CHECK(!model_path.empty() || app.count("--stop") == 0, "--stop needs --model");
+  if (!model_path.empty()) program::require_existing(model_path, "--model");
+  if (!tokenizer_path.empty()) program::require_existing(tokenizer_path, "--tokenizer");
+  if (p_on->count() + p_tempered->count() > 0) {
     e.p_replay = 1.0 - e.p_on_policy - e.p_tempered;
+    GFNLM_CHECK(e.p_replay >= -1e-12,
+                "--p-on-policy {} plus --p-tempered {} is more than 1 (replay takes the rest)",
+                e.p_on_policy, e.p_tempered);
+    e.p_replay = std::max(0.0, e.p_replay);
   }
-  if (t_high > 0) config.gfn_exploration.t_high = t_high;
-  if (subtb_root_flow >= 0) config.gfn_subtb_root_flow = subtb_root_flow != 0;
-  if (subtb_lambda > 0) config.gfn_subtb_lambda = subtb_lambda;
-  if (buffer_tolerance >= 0) config.gfn_buffer_tolerance = buffer_tolerance;
-  config.gfn_curve_every = curve_every;
+  GFNLM_CHECK(config.base.d_model % config.base.n_head == 0,
+              "--base-width {} is not a multiple of the base model's {} heads", config.base.d_model,
+              config.base.n_head);
+  if (quick) {
+    if (gfn_steps->count() == 0) config.gfn_steps = quick_config.gfn_steps;
+    if (ppo_steps->count() == 0) config.ppo_steps = quick_config.ppo_steps;
+    if (sft_steps->count() == 0) config.sft_steps = quick_config.sft_steps;
+    if (pretrain_steps->count() == 0) config.base.steps = quick_config.base.steps;
+    if (app.count("--samples") == 0) config.samples = quick_config.samples;
+  }
+  config.lora.rank = lora_rank;
+  config.lora.alpha = double(lora_rank);
   config.gfn_objective = objective == "tb" ? ui::ExperimentConfig::Objective::trajectory_balance
                                            : ui::ExperimentConfig::Objective::modified_subtb;
   config.cache_dir = no_cache ? std::filesystem::path() : std::filesystem::path(cache_dir);
+  config.validate();
+  program::require_writable_directory(out_dir, "--out");
+  if (!no_cache && model_path.empty())
+    program::require_writable_directory(cache_dir, "--cache-dir");
+  program::apply_threads(threads);
 
-  ui::ExperimentResults results;
   const auto progress = [](std::string_view line) {
     fmt::print(stderr, "{}\n", line);
     std::fflush(stderr);
   };
   const std::string prompt(model_path.empty() ? ui::kCharPrompt : ui::kPaperPrompt);
-  try {
-    results = model_path.empty()
-                  ? ui::run_experiment(config, progress)
-                  : run_real_model(model_path, tokenizer_path, stop_name, config, progress);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
-  }
+  const auto json_path = std::filesystem::path(out_dir) / "results.json";
+  const auto write_json = [&](const ui::ExperimentResults& r, bool complete) {
+    const auto j = results_json(r, config, prompt, objective, model_path, tokenizer_path, stop_name,
+                                quick, complete);
+    gfnlm::write_file_atomically(json_path, [&](std::ostream& os) {
+      os << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    });
+  };
+  // results.json is rewritten after every model's evaluation ("complete": false until the end).
+  const auto on_evaluated = [&](const ui::ExperimentResults& r) { write_json(r, false); };
+  const ui::ExperimentResults results =
+      model_path.empty()
+          ? ui::run_experiment(config, progress, on_evaluated)
+          : run_real_model(model_path, tokenizer_path, stop_name, config, progress, on_evaluated);
 
   fmt::print("\n{:<10} {:>8} {:>13} {:>14} {:>8} {:>9} {:>10}\n", "model", "valid %",
              "KL(valid||U)", "KL(+invalid)", "TV", "distinct", "train s");
@@ -309,35 +389,16 @@ int main(int argc, char** argv) {
              !model_path.empty()       ? model_path
              : results.base_from_cache ? "from cache"
                                        : "pretrained");
-
-  nlohmann::json j;
-  j["prompt"] = prompt;
-  j["seed"] = seed;
-  j["quick"] = quick;
-  j["samples_per_model"] = config.samples;
-  j["gfn_objective"] = objective;
-  if (model_path.empty())
-    j["base_model"] = {{"fingerprint", config.base.fingerprint()},
-                       {"from_cache", results.base_from_cache},
-                       {"file", results.base_model_file.string()}};
-  else
-    j["base_model"] = {{"model", model_path}, {"tokenizer", tokenizer_path}, {"stop", stop_name}};
-  j["true_log_partition"] = results.true_log_z;
-  j["total_seconds"] = results.total_seconds;
-  for (const auto& r : results.models) j["models"].push_back(to_json(r));
-  for (const auto& p : results.gfn_curve)
-    j["gfn_curve"].push_back({{"step", p.step},
-                              {"loss", p.loss},
-                              {"exact_valid_mass", p.valid_mass},
-                              {"exact_kl_valid", p.kl_valid}});
-  std::filesystem::create_directories(out_dir);
-  const auto json_path = std::filesystem::path(out_dir) / "results.json";
-  gfnlm::write_file_atomically(json_path, [&](std::ostream& os) {
-    os << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-  });
+  write_json(results, true);
   const auto svg_path = std::filesystem::path(out_dir) / "histograms.svg";
   gfnlm::write_file_atomically(
       svg_path, [&](std::ostream& os) { os << histograms_svg(results, config.samples, prompt); });
   fmt::print(stderr, "wrote {} and {}\n", json_path.string(), svg_path.string());
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return gfnlm::program::run("uniform_integers", [&] { return run_program(argc, argv); });
 }

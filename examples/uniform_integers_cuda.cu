@@ -5,6 +5,8 @@
 // given fresh LoRA adapters with the seed the CPU example uses, trained through gfnlm::Sampler and
 // sampled --samples times. Prints the CPU example's summary line for the GFlowNet. Progress goes to
 // stderr.
+#include "program.hpp"
+
 #include <gfnlm/backend/cuda/backend.cuh>
 #include <gfnlm/model/cuda/optimizer.cuh>
 #include <gfnlm/tasks/uniform_integers.hpp>
@@ -25,31 +27,49 @@
 namespace ui = gfnlm::uniform_integers;
 
 int main(int argc, char** argv) {
+  namespace program = gfnlm::program;
   CLI::App app{"Uniform random integers 0..100: the GFlowNet fine-tuning on CUDA (gfnlm issue 7)"};
   bool quick = false, no_cache = false;
-  uint64_t seed = 0;
-  int samples = -1, gfn_steps = -1;
+  ui::ExperimentConfig config;
+  const auto quick_config = ui::ExperimentConfig::quick();
   std::string objective = "subtb", cache_dir = ui::default_cache_dir().string();
   app.add_flag("--quick", quick, "The CPU example's --quick settings");
-  app.add_option("--seed", seed, "Seed of the fine-tuning and the evaluation")
+  app.add_option("--seed", config.seed, "Seed of the fine-tuning and the evaluation")
       ->capture_default_str();
-  app.add_option("--samples", samples, "Samples (default 10000; 2000 with --quick)");
-  app.add_option("--gfn-steps", gfn_steps, "GFlowNet training steps (default from the mode)");
+  app.add_option("--samples", config.samples,
+                 fmt::format("Samples, at most {} (default {}; --quick: {})", ui::kMaxSamples,
+                             config.samples, quick_config.samples))
+      ->check(program::in_range(1, ui::kMaxSamples));
+  app.add_option("--gfn-steps", config.gfn_steps,
+                 fmt::format("GFlowNet training steps (default {}; --quick: {})", config.gfn_steps,
+                             quick_config.gfn_steps))
+      ->check(program::at_least(1));
   app.add_option("--objective", objective, "GFlowNet objective: subtb (modified SubTB) or tb")
       ->check(CLI::IsMember({"subtb", "tb"}))
       ->capture_default_str();
-  app.add_option("--cache-dir", cache_dir, "Where the pretrained base model is cached")
-      ->capture_default_str();
-  app.add_flag("--no-cache", no_cache, "Always pretrain the base model");
+  auto* cache_opt =
+      app.add_option("--cache-dir", cache_dir, "Where the pretrained base model is cached")
+          ->capture_default_str();
+  app.add_flag("--no-cache", no_cache, "Always pretrain the base model")->excludes(cache_opt);
   CLI11_PARSE(app, argc, argv);
 
-  auto config = quick ? ui::ExperimentConfig::quick() : ui::ExperimentConfig{};
-  config.seed = seed;
-  if (samples > 0) config.samples = samples;
-  if (gfn_steps >= 0) config.gfn_steps = gfn_steps;
+  if (quick) {
+    if (app.count("--samples") == 0) config.samples = quick_config.samples;
+    if (app.count("--gfn-steps") == 0) config.gfn_steps = quick_config.gfn_steps;
+    config.ppo_steps = quick_config.ppo_steps;
+    config.sft_steps = quick_config.sft_steps;
+    config.base.steps = quick_config.base.steps;
+  }
   config.gfn_objective = objective == "tb" ? ui::ExperimentConfig::Objective::trajectory_balance
                                            : ui::ExperimentConfig::Objective::modified_subtb;
   config.cache_dir = no_cache ? std::filesystem::path() : std::filesystem::path(cache_dir);
+  try {
+    config.validate();
+    if (!no_cache) program::require_writable_directory(cache_dir, "--cache-dir");
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "uniform_integers_cuda: error: {}\n", e.what());
+    return 1;
+  }
   const auto say = [](const std::string& line) {
     fmt::print(stderr, "{}\n", line);
     std::fflush(stderr);

@@ -8,7 +8,7 @@ gfnlm_add_test(test_tasks_arithmetic
 if(TARGET arithmetic)
   add_test(NAME tasks_arithmetic.example_quick
     COMMAND arithmetic --quick --out ${CMAKE_CURRENT_BINARY_DIR}/arithmetic_quick
-            --cache ${CMAKE_CURRENT_BINARY_DIR}/arithmetic_quick_cache)
+            --cache-dir ${CMAKE_CURRENT_BINARY_DIR}/arithmetic_quick_cache)
   set_tests_properties(tasks_arithmetic.example_quick PROPERTIES
     LABELS "tasks_arithmetic;slow"
     PASS_REGULAR_EXPRESSION "\\| gfn \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+ \\|"

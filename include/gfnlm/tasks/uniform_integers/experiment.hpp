@@ -38,6 +38,12 @@
 
 namespace gfnlm::uniform_integers {
 
+// The most samples per model an evaluation takes (ExperimentConfig::samples). Sampling runs at
+// about 1,000 answers a second per model on a 2-core machine (10,000 in 10-12 s,
+// docs/uniform_integers.md), so this is some 20 minutes per model and 80 for the four; a larger
+// request (2e9 ran for hours) is almost surely a typo, refused before any work.
+inline constexpr int kMaxSamples = 1'000'000;
+
 struct ExperimentConfig {
   BaseModelConfig base{};
   std::filesystem::path cache_dir;  // where the base model is cached; empty: never cached
@@ -98,6 +104,46 @@ struct ExperimentConfig {
   int sft_batch = 32;
   double sft_lr = 1e-3;
 
+  // Every field in its range, combinations included; an error names the field and the value.
+  // Called by run_fine_tunings before any work, and by the example before it pretrains.
+  void validate() const {
+    const auto positive = [](const char* field, double v) {
+      GFNLM_CHECK(std::isfinite(v) && v > 0, "ExperimentConfig: {} = {} must be finite and > 0",
+                  field, v);
+    };
+    GFNLM_CHECK(samples >= 1 && samples <= kMaxSamples,
+                "ExperimentConfig: samples = {} must be from 1 to {}", samples, kMaxSamples);
+    GFNLM_CHECK(eval_chunk >= 1, "ExperimentConfig: eval_chunk = {} must be >= 1", eval_chunk);
+    GFNLM_CHECK(lora.rank >= 1, "ExperimentConfig: lora.rank = {} must be >= 1", lora.rank);
+    positive("lora.alpha", lora.alpha);
+    GFNLM_CHECK(base.steps >= 1 && base.batch >= 1 && base.d_model >= 1 && base.n_layer >= 1 &&
+                    base.n_head >= 1 && base.d_model % base.n_head == 0,
+                "ExperimentConfig: base model steps {} batch {} d_model {} n_layer {} n_head {}: "
+                "all must be >= 1 and d_model a multiple of n_head",
+                base.steps, base.batch, base.d_model, base.n_layer, base.n_head);
+    positive("base.lr", base.lr);
+    GFNLM_CHECK(gfn_steps >= 1 && ppo_steps >= 1 && sft_steps >= 1,
+                "ExperimentConfig: gfn_steps {}, ppo_steps {}, sft_steps {} must all be >= 1",
+                gfn_steps, ppo_steps, sft_steps);
+    GFNLM_CHECK(
+        gfn_batch >= 1 && gfn_groups >= 1 && gfn_buffer >= 1 && ppo_batch >= 1 && sft_batch >= 1,
+        "ExperimentConfig: gfn_batch {}, gfn_groups {}, gfn_buffer {}, ppo_batch {}, "
+        "sft_batch {} must all be >= 1",
+        gfn_batch, gfn_groups, gfn_buffer, ppo_batch, sft_batch);
+    GFNLM_CHECK(gfn_min_len >= 0 && gfn_min_len <= kMaxAnswerTokens,
+                "ExperimentConfig: gfn_min_len = {} must be from 0 to {} (the longest answer)",
+                gfn_min_len, kMaxAnswerTokens);
+    positive("gfn_lr", gfn_lr);
+    positive("gfn_log_z_lr", gfn_log_z_lr);
+    positive("gfn_subtb_lambda", gfn_subtb_lambda);
+    positive("sft_lr", sft_lr);
+    GFNLM_CHECK(std::isfinite(gfn_buffer_tolerance) && gfn_buffer_tolerance >= 0,
+                "ExperimentConfig: gfn_buffer_tolerance = {} must be >= 0", gfn_buffer_tolerance);
+    GFNLM_CHECK(gfn_curve_every >= 0, "ExperimentConfig: gfn_curve_every = {} must be >= 0",
+                gfn_curve_every);
+    gfn_exploration.validate();
+  }
+
   // The settings of --quick (a test runs it): a shorter pretraining and fine-tuning, fewer
   // samples. Still shows the point of the task.
   static ExperimentConfig quick() {
@@ -130,13 +176,16 @@ struct CurvePoint {
 };
 
 struct ExperimentResults {
-  std::vector<ModelResult> models;  // base, PPO, SFT, GFlowNet
+  std::vector<ModelResult> models;  // base, PPO, SFT, GFlowNet (in this order, as evaluated)
   bool base_from_cache = false;
   std::filesystem::path base_model_file;  // empty when not cached
   double true_log_z = 0;  // log of the target's total mass: 101 valid answers at e^8, the rest ~0
   double total_seconds = 0;
   std::vector<CurvePoint> gfn_curve;
 };
+
+// Receives the results so far after each model's evaluation.
+using ResultsCallback = std::function<void(const ExperimentResults&)>;
 
 namespace detail {
 
@@ -203,7 +252,8 @@ template <class P, Tokenizer Tok>
 AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const AnswerCodec<Tok>& codec, int n,
                              int chunk, Rng& rng, const GfnRewardConfig* reward = nullptr,
                              LogPartitionEstimate* log_z_out = nullptr,
-                             const LogitMask* mask = nullptr) {
+                             const LogitMask* mask = nullptr,
+                             const std::function<void(int done, int total)>& progress = {}) {
   AnswerCounts counts;
   BasicTrajectoryBatch<double> log_q_batch;  // rows of length 0 carrying log q and log R
   if (log_z_out) log_q_batch.resize(n, 0);
@@ -230,6 +280,7 @@ AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const AnswerCodec<
           gfn_log_reward(codec.parse(z), static_cast<int>(z.size()), *reward);
       log_q_batch.query[start + b] = 0;
     }
+    if (progress) progress(start + rows, n);
   }
   if (log_z_out) *log_z_out = estimate_log_partition(log_q_batch, 1)[0];
   return counts;
@@ -268,8 +319,18 @@ void evaluate_model(ModelResult& r, P& policy, const LmQuery& query, const Answe
   const auto te = detail::Clock::now();
   Rng eval_rng(config.seed * 31 + r.name.size());
   LogPartitionEstimate est;
+  // A line every tenth of a long evaluation (more than 10 chunks), so a large --samples shows
+  // how far it is.
+  const int chunks = (config.samples + config.eval_chunk - 1) / config.eval_chunk;
+  const int every = std::max(1, chunks / 10);
+  int chunk = 0;
+  const auto progress = [&](int done, int total) {
+    if (chunks > 10 && (++chunk % every == 0) && done < total)
+      say(fmt::format("  sampling {}: {}/{} ({:.0f} s)", r.name, done, total,
+                      detail::seconds_since(te)));
+  };
   r.counts = evaluate_policy(policy, query, codec, config.samples, config.eval_chunk, eval_rng,
-                             &config.gfn_reward, log_z ? &est : nullptr, mask);
+                             &config.gfn_reward, log_z ? &est : nullptr, mask, progress);
   if (log_z) r.log_z = est;
   r.exact = exact_answer_probabilities(policy, query, codec, mask);
   r.report = uniformity_report(r.counts.value, double(r.counts.invalid()));
@@ -289,14 +350,13 @@ void evaluate_model(ModelResult& r, P& policy, const LmQuery& query, const Answe
 template <class Model, Tokenizer Tok>
 ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, int32_t stop,
                                    const ExperimentConfig& config, ModelResult base_result,
-                                   const std::function<void(std::string_view)>& progress = {}) {
+                                   const std::function<void(std::string_view)>& progress = {},
+                                   const ResultsCallback& on_evaluated = {}) {
   using Policy = BasicLmPolicy<Model, LmQuery>;
   const auto say = [&](const std::string& line) {
     if (progress) progress(line);
   };
-  GFNLM_CHECK(config.samples > 0 && config.eval_chunk > 0,
-              "ExperimentConfig: samples {} and eval_chunk {} must be positive", config.samples,
-              config.eval_chunk);
+  config.validate();
   const auto t_total = detail::Clock::now();
   ExperimentResults results;
   const LmQuery query{{codec.prompt().begin(), codec.prompt().end()}, {}, 0};
@@ -361,24 +421,30 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
   sft_result.train_seconds = detail::seconds_since(t0);
 
   // Evaluation: the same sampler code for every model.
+  // Each model's figures reach on_evaluated as soon as they exist (the example writes them), so
+  // a late failure never loses the models already evaluated.
+  results.true_log_z = config.gfn_reward.valid + std::log(double(kNumValues));
   auto evaluate = [&](ModelResult& r, Policy& policy, bool log_z, const LogitMask* mask = nullptr) {
     evaluate_model(r, policy, query, codec, config, log_z, mask, say);
+    results.models.push_back(r);
+    results.total_seconds = detail::seconds_since(t_total);
+    if (on_evaluated) on_evaluated(results);
   };
   say(fmt::format("evaluating {} samples per model", config.samples));
   evaluate(base_result, base_policy, false);
   evaluate(ppo_result, ppo_policy, false);
   evaluate(sft_result, sft_policy, false);
   evaluate(gfn_result, gfn_policy, true, &gfn_mask);
-  results.models = {base_result, ppo_result, sft_result, gfn_result};
-  results.true_log_z = config.gfn_reward.valid + std::log(double(kNumValues));
   results.total_seconds = detail::seconds_since(t_total);
   return results;
 }
 
 // The experiment on the embedded base model: pretrained (or loaded from the cache), then
 // run_fine_tunings with the char tokenizer, kCharPrompt and <eos> as STOP.
-inline ExperimentResults run_experiment(
-    const ExperimentConfig& config, const std::function<void(std::string_view)>& progress = {}) {
+inline ExperimentResults run_experiment(const ExperimentConfig& config,
+                                        const std::function<void(std::string_view)>& progress = {},
+                                        const ResultsCallback& on_evaluated = {}) {
+  config.validate();
   const auto say = [&](const std::string& line) {
     if (progress) progress(line);
   };
@@ -399,9 +465,18 @@ inline ExperimentResults run_experiment(
   ModelResult base_result;
   base_result.name = "base";
   base_result.train_seconds = detail::seconds_since(t0);
-  auto results = run_fine_tunings(base, codec, tok.eos_id(), config, base_result, progress);
-  results.base_from_cache = from_cache;
-  results.base_model_file = file;
+  const auto with_base = [&](ExperimentResults& r) {
+    r.base_from_cache = from_cache;
+    r.base_model_file = file;
+  };
+  auto results = run_fine_tunings(base, codec, tok.eos_id(), config, base_result, progress,
+                                  [&](const ExperimentResults& partial) {
+                                    if (!on_evaluated) return;
+                                    auto r = partial;
+                                    with_base(r);
+                                    on_evaluated(r);
+                                  });
+  with_base(results);
   results.total_seconds = detail::seconds_since(t0);
   return results;
 }

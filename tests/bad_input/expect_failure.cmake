@@ -1,0 +1,48 @@
+# One row of the bad_input suite (issue 18): runs PROGRAM with ARGS (a ;-list) and fails unless
+#   - it exits with a non-zero status, not a signal (a crash or abort reads as a string here);
+#   - its output matches EXPECT (the message names the flag or the file);
+#   - no sanitizer reported anything (ASan/UBSan exit non-zero too, so check their text);
+#   - the results of an earlier run in the output directory are untouched: ARGS get
+#     "--out WORK/out" unless they name --out themselves (OUT_FLAG, default --out; set empty for a program without one).
+# WORK is emptied first. PREPARE, when set, is a ;-list command run before (e.g. making a bad file).
+cmake_minimum_required(VERSION 3.25)
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}/out")
+set(sentinel "${WORK}/out/results.json")
+file(WRITE "${sentinel}" "{\"from\": \"an earlier run\"}\n")
+if(NOT DEFINED OUT_FLAG)
+  set(OUT_FLAG --out)
+endif()
+string(REPLACE "@WORK@" "${WORK}" ARGS "${ARGS}")
+if(OUT_FLAG AND NOT ";${ARGS};" MATCHES ";${OUT_FLAG};")
+  list(APPEND ARGS ${OUT_FLAG} "${WORK}/out")
+endif()
+if(DEFINED PREPARE)
+  string(REPLACE "@WORK@" "${WORK}" PREPARE "${PREPARE}")
+  execute_process(COMMAND ${PREPARE} RESULT_VARIABLE prepared)
+  if(NOT prepared EQUAL 0)
+    message(FATAL_ERROR "preparing the bad input failed (${prepared}): ${PREPARE}")
+  endif()
+endif()
+execute_process(COMMAND "${PROGRAM}" ${ARGS} RESULT_VARIABLE status OUTPUT_VARIABLE out
+  ERROR_VARIABLE err TIMEOUT 120)
+set(text "${out}${err}")
+get_filename_component(name "${PROGRAM}" NAME)
+string(REPLACE ";" " " shown "${ARGS}")
+message(STATUS "${name} ${shown}\n  exit ${status}: ${err}")
+if(NOT status MATCHES "^[0-9]+$")
+  message(FATAL_ERROR "${name} did not exit normally: ${status}")
+endif()
+if(status EQUAL 0)
+  message(FATAL_ERROR "${name} accepted the bad input (exit 0)")
+endif()
+if(text MATCHES "AddressSanitizer|LeakSanitizer|runtime error:|terminate called")
+  message(FATAL_ERROR "${name} failed badly:\n${text}")
+endif()
+if(NOT text MATCHES "${EXPECT}")
+  message(FATAL_ERROR "${name}'s message does not match '${EXPECT}':\n${text}")
+endif()
+file(READ "${sentinel}" kept)
+if(NOT kept STREQUAL "{\"from\": \"an earlier run\"}\n")
+  message(FATAL_ERROR "${name} overwrote the earlier run's ${sentinel}")
+endif()
