@@ -142,3 +142,23 @@ gfnlm_bad_input(generate model_truncated "model.bin.: the header .* implies [0-9
   NEEDS ${stories}/model.bin
   PREPARE sh -c "head -c 4000 ${stories}/model.bin > @WORK@/model.bin"
   ARGS --model @WORK@/model.bin --tokenizer ${stories}/tok512.bin)
+
+# ---- the library's rows: Catch2 cases run again under this label ------------------------------
+# (the rows of issue 18 that are about files and rewards rather than flags)
+foreach(row
+    "sealed_files|test_core|sealed file: *"
+    "sampler_checkpoint_damaged|test_gfn_sampler|A damaged sampler checkpoint is refused*"
+    "sampler_checkpoint_validation|test_gfn_sampler|Checkpoint validation names what is wrong*"
+    "reward_checks|test_gfn_sampler_checks|*"
+    "nan_weights|test_io_models|[bad_weights]"
+    "uniform_cache_corrupted|test_tasks_uniform|uniform_integers: a corrupted cached base model*"
+    "arithmetic_cache_corrupted|test_tasks_arithmetic|arithmetic: a corrupted cached base model*"
+    "arithmetic_data_junk|test_tasks_arithmetic|arithmetic: parse_items rejects junk*")
+  string(REPLACE "|" ";" fields "${row}")
+  list(GET fields 0 slug)
+  list(GET fields 1 target)
+  list(GET fields 2 filter)
+  # The targets are defined by areas included after this one: add_test resolves them later.
+  add_test(NAME bad_input.library.${slug} COMMAND ${target} "${filter}")
+  set_tests_properties(bad_input.library.${slug} PROPERTIES LABELS bad_input)
+endforeach()

@@ -1,13 +1,18 @@
 #!/usr/bin/python3
 """Writes small seed inputs for the fuzz targets into OUT/<target>/ (run before fuzzing):
-    /usr/bin/python3 tests/fuzz/make_seeds.py build/fuzz/corpus
-Seeds are valid files of each format, so the fuzzer starts from inputs that reach deep code."""
+    /usr/bin/python3 tests/fuzz/make_seeds.py build/fuzz/corpus [BUILD_DIR]
+Seeds are valid files of each format, so the fuzzer starts from inputs that reach deep code.
+Sampler checkpoints, PEFT adapters and cached base models are binary formats the library
+writes: the built targets in BUILD_DIR (default: OUT's parent) write those seeds themselves
+(GFNLM_FUZZ_WRITE_SEEDS), so they always follow the current format."""
 import json
 import os
 import struct
+import subprocess
 import sys
 
 out = sys.argv[1] if len(sys.argv) > 1 else "corpus"
+build = sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(os.path.abspath(out))
 root = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -104,3 +109,29 @@ put("fuzz_hf_config", "llama", json.dumps({"model_type": "llama", "hidden_size":
                                            "intermediate_size": 172, "num_hidden_layers": 4,
                                            "num_attention_heads": 4, "num_key_value_heads": 2,
                                            "vocab_size": 512, "rope_theta": 10000.0}))
+
+
+# Seeds written by the built targets themselves (real checkpoints, adapters and base models).
+for target in ("fuzz_sampler_checkpoint", "fuzz_peft_adapter", "fuzz_task_data"):
+    exe = os.path.join(build, target)
+    if not os.path.exists(exe):
+        print(f"make_seeds: {exe} not built; its binary seeds are skipped", file=sys.stderr)
+        continue
+    dest = os.path.join(out, target)
+    os.makedirs(dest, exist_ok=True)
+    subprocess.run([exe], env=dict(os.environ, GFNLM_FUZZ_WRITE_SEEDS=dest), check=True,
+                   stdout=subprocess.DEVNULL)
+
+# The arithmetic data-set JSON (byte 0 = 0 picks that reader in fuzz_task_data): the paper's
+# layout, with and without rationales, and one of the real files when present.
+items = [
+    {"str_query": "Question: 6 - 0 - 4 - 8 = ? Answer:", "num_sol": -6,
+     "str_rationale": "6 - 0 =, 6 - 4 =, 2 - 8 =", "str_sol": ". The answer is -6."},
+    {"str_query": "Question: 5 + 9 - 3 + 8 = ? Answer:", "num_sol": 19},
+    {"str_query": "Question: 9 + 4 = ? Answer:", "num_sol": 13, "str_rationale": "9 + 4 ="},
+]
+put("fuzz_task_data", "json_items", b"\0" + json.dumps(items, indent=4).encode())
+put("fuzz_task_data", "json_empty", b"\0[]")
+paper = os.path.join(root, "../../../shared/data/arithmetic/train_worked_50.json")
+if os.path.exists(paper):
+    put("fuzz_task_data", "json_paper", b"\0" + open(paper, "rb").read())

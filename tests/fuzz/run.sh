@@ -10,9 +10,10 @@ build=${2:-$root/build/fuzz}
 cmake -S "$root/tests/fuzz" -B "$build" -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
 cmake --build "$build" -j"$(nproc)"
-/usr/bin/python3 "$root/tests/fuzz/make_seeds.py" "$build/corpus"
+# make_seeds.py also runs the built sampler, PEFT and task-data targets to write their seeds.
+/usr/bin/python3 "$root/tests/fuzz/make_seeds.py" "$build/corpus" "$build"
 for target in fuzz_safetensors fuzz_llama2c_checkpoint fuzz_llama2c_tokenizer fuzz_gpt2_vocab \
-  fuzz_gpt2_encode fuzz_hf_config; do
+  fuzz_gpt2_encode fuzz_hf_config fuzz_sampler_checkpoint fuzz_peft_adapter fuzz_task_data; do
   mkdir -p "$build/corpus/$target" "$build/artifacts/$target"
   echo "== $target ($seconds s)"
   log="$build/$target.log"

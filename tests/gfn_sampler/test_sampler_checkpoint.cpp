@@ -1,7 +1,8 @@
 // Issue 18: a damaged sampler checkpoint is an error naming the file, and the sampler it was
 // loaded into is left exactly as it was: one flipped byte (in the header, the parameters and the
 // replay buffer's section), appended bytes, a cut copy, an unsealed file of the old format, junk
-// inside a correctly resealed payload, and NaN parameters.
+// inside a correctly resealed payload, NaN parameters, and a replay buffer holding trajectories
+// the sampler could not have sampled.
 #include "support.hpp"
 
 #include <gfnlm/core/sealed_file.hpp>
@@ -40,6 +41,7 @@ void write_bytes(const fs::path& path, const std::string& bytes) {
 
 SamplerConfig small_config() {
   SamplerConfig config;
+  config.quiet = true;
   config.trajectories_per_query = 8;
   config.max_len = 3;
   config.optimizer.lr = 0.05;
@@ -150,6 +152,24 @@ TEST_CASE("A damaged sampler checkpoint is refused naming the file, the sampler 
     CHECK_THROWS_WITH(target.load(bad), Contains(bad.string()) &&
                                             Contains("policy parameter 'tabular.logits'") &&
                                             Contains("nan at index 4"));
+  }
+  SECTION("a replay buffer holding trajectories this sampler cannot take") {
+    TabularPolicy wide(1, 4, 3, 3);
+    Sampler writer(wide, reward, small_config());
+    writer.train_step(queries);
+    writer.buffer().clear();
+    REQUIRE(writer.buffer().add(0, std::vector<int32_t>{1, 7}, -1.0));  // token 7: V is 4
+    writer.save(bad);
+    CHECK_THROWS_WITH(target.load(bad), Contains(bad.string()) &&
+                                            Contains("replay buffer holds token 7 at position 1"));
+    writer.buffer().clear();
+    REQUIRE(writer.buffer().add(0, std::vector<int32_t>{0, 1, 3}, -1.0));  // 3 is STOP
+    writer.save(bad);
+    CHECK_THROWS_WITH(target.load(bad), Contains("holds token 3 at position 2"));
+    writer.buffer().clear();
+    REQUIRE(writer.buffer().add(0, std::vector<int32_t>{0, 1, 2, 0}, -1.0));  // max_len is 3
+    writer.save(bad);
+    CHECK_THROWS_WITH(target.load(bad), Contains("trajectory of 4 actions"));
   }
   CHECK(state_of(target) == before);
   target.load(path);  // the good file still loads, into the same sampler
