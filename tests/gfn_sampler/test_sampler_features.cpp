@@ -398,6 +398,7 @@ TEST_CASE("train_step's policy gradient matches finite differences (masks, two q
   config.buffer.near_duplicate_tolerance = 0;
   config.optimizer.lr = 0;
   config.objective_lr = 0;
+  config.quiet = true;  // one Sampler per perturbed parameter: hundreds of one-step runs
   config.grad_clip = 0;
   config.reward_temperature = {.start = 1.3, .end = 1.3, .steps = 0};
   auto reward = [](const int& q, std::span<const int32_t> z) {

@@ -131,6 +131,31 @@ inline std::vector<std::vector<float>> read_parameters(std::istream& is,
   return values;
 }
 
+// The trajectories of a loaded replay buffer must be ones this sampler could have sampled, as
+// Sampler::seed_buffer requires of the sequences it is given: min_len <= length <= max_len, every
+// token allowed by the mask and none the stop token. Otherwise a checkpoint of another sampler
+// (another vocabulary or max_len) would load and fail, or index out of range, only when a row
+// is replayed. A Buffer without keys() / items() (a user's own) is not inspected.
+template <class Buf, class Mask>
+void check_buffer(const Buf& buffer, const Mask& mask, int32_t stop, int min_len, int max_len) {
+  if constexpr (requires { buffer.items(buffer.keys().front()); }) {
+    for (const uint64_t key : buffer.keys())
+      for (const auto& item : buffer.items(key)) {
+        const int len = static_cast<int>(item.actions.size());
+        GFNLM_CHECK(len >= min_len && len <= max_len,
+                    "sampler checkpoint: the replay buffer holds a trajectory of {} actions for "
+                    "query key {}, outside this sampler's [min_len {}, max_len {}]",
+                    len, key, min_len, max_len);
+        for (int t = 0; t < len; ++t)
+          GFNLM_CHECK(item.actions[t] != stop && mask.allowed(item.actions[t]),
+                      "sampler checkpoint: the replay buffer holds token {} at position {} of a "
+                      "trajectory for query key {}: the stop token, masked, or outside the "
+                      "vocabulary [0, {})",
+                      item.actions[t], t, key, mask.vocab_size());
+      }
+  }
+}
+
 // Memory copies the values into the parameters' memory (a ParameterOptimizer's from_host).
 template <class Memory = HostOptimizer>
 void commit_parameters(const ParameterList<float>& params,

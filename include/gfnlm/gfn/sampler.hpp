@@ -287,6 +287,8 @@ class Sampler {
       checkpoint::read_section(is, "buffer");
       B buffer(config_.buffer);
       buffer.load(is);
+      checkpoint::check_buffer(buffer, mask_, policy_.stop_token(), config_.min_len,
+                               config_.max_len);
       checkpoint::read_end(is);
       // All read: commit.
       checkpoint::commit_parameters<PolicyOpt>(policy_list, policy_values);
