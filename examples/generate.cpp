@@ -8,16 +8,10 @@
 //
 //   generate --model ../shared/models/aidreams260K/model.bin
 //            --tokenizer ../shared/models/aidreams260K/tok512.bin --prompt "Once upon a time"
+#include "load_checkpoint.hpp"
 #include "program.hpp"
 
 #include <gfnlm/core/rng.hpp>
-#include <gfnlm/io/gpt2_safetensors.hpp>
-#include <gfnlm/io/hf_config.hpp>
-#include <gfnlm/io/hf_model_type.hpp>
-#include <gfnlm/io/llama_safetensors.hpp>
-#include <gfnlm/io/load_llama2c.hpp>
-#include <gfnlm/text/gpt2_bpe.hpp>
-#include <gfnlm/text/llama2c_tokenizer.hpp>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -194,34 +188,8 @@ int run_program(int argc, char** argv) {
   if (!tok_path.empty()) program::require_existing(tok_path, "--tokenizer");
   program::apply_threads(threads);
 
-  namespace fs = std::filesystem;
-  const fs::path path(model_path);
-  const bool hf =
-      fs::is_directory(path) || path.extension() == ".safetensors" || path.extension() == ".json";
-  auto llama2c_tokenizer = [&](int vocab) {
-    GFNLM_CHECK(!tok_path.empty() && !fs::is_directory(tok_path),
-                "--tokenizer must name a llama2.c tokenizer file for this model");
-    return gfnlm::Llama2cTokenizer::from_file(tok_path, vocab);
-  };
-  if (!hf) {
-    const auto model = gfnlm::load_llama2c(model_path);
-    run(model, llama2c_tokenizer(model.config().vocab_size), o);
-  } else if (const auto type = gfnlm::hf_model_type(path); type == "gpt2") {
-    const auto model = gfnlm::load_gpt2(path);
-    const fs::path dir = !tok_path.empty()        ? fs::path(tok_path)
-                         : fs::is_directory(path) ? path
-                                                  : path.parent_path();
-    const auto tok = gfnlm::Gpt2Bpe::from_directory(dir);
-    GFNLM_CHECK(tok.vocab_size() <= model.config().vocab_size,
-                "the tokenizer has {} tokens, the model's vocabulary {}", tok.vocab_size(),
-                model.config().vocab_size);
-    run(model, tok, o);
-  } else if (type == "llama") {
-    const auto model = gfnlm::load_llama(path);
-    run(model, llama2c_tokenizer(model.config().vocab_size), o);
-  } else {
-    gfnlm::fail("'{}': model type '{}' is not supported (gpt2, llama)", model_path, type);
-  }
+  program::with_checkpoint(model_path, tok_path,
+                           [&](const auto& model, const auto& tok) { run(model, tok, o); });
   return 0;
 }
 

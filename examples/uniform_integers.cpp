@@ -7,18 +7,12 @@
 // SFT on uniform draws, and a GFlowNet whose target puts equal mass on every valid answer. Each
 // model is sampled --samples times; a table goes to stdout, results.json and histograms.svg to
 // --out. Progress goes to stderr.
+#include "load_checkpoint.hpp"
 #include "program.hpp"
 
 #include <gfnlm/eval/svg.hpp>
-#include <gfnlm/io/gpt2_safetensors.hpp>
-#include <gfnlm/io/hf_config.hpp>
-#include <gfnlm/io/hf_model_type.hpp>
-#include <gfnlm/io/llama_safetensors.hpp>
-#include <gfnlm/io/load_llama2c.hpp>
 #include <gfnlm/tasks/uniform_integers.hpp>
 #include <gfnlm/tasks/uniform_integers/experiment.hpp>
-#include <gfnlm/text/gpt2_bpe.hpp>
-#include <gfnlm/text/llama2c_tokenizer.hpp>
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -141,42 +135,13 @@ ui::ExperimentResults run_real_model(const std::string& model_path, const std::s
                                      const ui::ExperimentConfig& config,
                                      const std::function<void(std::string_view)>& progress,
                                      const ui::ResultsCallback& on_evaluated) {
-  namespace fs = std::filesystem;
   const auto t0 = std::chrono::steady_clock::now();
   auto since = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  const fs::path path(model_path);
-  const bool hf =
-      fs::is_directory(path) || path.extension() == ".safetensors" || path.extension() == ".json";
-  auto llama2c_tokenizer = [&](int vocab) {
-    GFNLM_CHECK(!tok_path.empty() && !fs::is_directory(tok_path),
-                "--tokenizer must name a llama2.c tokenizer file for this model");
-    return gfnlm::Llama2cTokenizer::from_file(tok_path, vocab);
-  };
-  if (!hf) {
-    auto model = gfnlm::load_llama2c(model_path);
-    const auto tok = llama2c_tokenizer(model.config().vocab_size);
+  return gfnlm::program::with_checkpoint(model_path, tok_path, [&](auto& model, const auto& tok) {
     return run_on(model, tok, stop_name, config, since(), progress, on_evaluated);
-  }
-  const auto type = gfnlm::hf_model_type(path);
-  if (type == "gpt2") {
-    auto model = gfnlm::load_gpt2(path);
-    const fs::path dir = !tok_path.empty()        ? fs::path(tok_path)
-                         : fs::is_directory(path) ? path
-                                                  : path.parent_path();
-    const auto tok = gfnlm::Gpt2Bpe::from_directory(dir);
-    GFNLM_CHECK(tok.vocab_size() <= model.config().vocab_size,
-                "the tokenizer has {} tokens, the model's vocabulary {}", tok.vocab_size(),
-                model.config().vocab_size);
-    return run_on(model, tok, stop_name, config, since(), progress, on_evaluated);
-  }
-  if (type == "llama") {
-    auto model = gfnlm::load_llama(path);
-    const auto tok = llama2c_tokenizer(model.config().vocab_size);
-    return run_on(model, tok, stop_name, config, since(), progress, on_evaluated);
-  }
-  gfnlm::fail("'{}': model type '{}' is not supported (gpt2, llama)", model_path, type);
+  });
 }
 
 nlohmann::json results_json(const ui::ExperimentResults& results,

@@ -34,105 +34,102 @@ function(gfnlm_bad_input program slug expect)
   set_tests_properties(${name} PROPERTIES LABELS bad_input TIMEOUT 180)
 endfunction()
 
+# gfnlm_bad_input_rows(PROGRAM [NO_OUT] [NEEDS path] [PREFIX args...] ROWS "slug|expect|a|b" ...)
+# One gfnlm_bad_input per row; fields and arguments are |-separated (a ; would split the row);
+# PREFIX arguments go before each row's own.
+function(gfnlm_bad_input_rows program)
+  cmake_parse_arguments(ARG "NO_OUT" "NEEDS" "PREFIX;ROWS" ${ARGN})
+  set(extra)
+  if(ARG_NO_OUT)
+    list(APPEND extra NO_OUT)
+  endif()
+  if(DEFINED ARG_NEEDS)
+    list(APPEND extra NEEDS ${ARG_NEEDS})
+  endif()
+  foreach(row ${ARG_ROWS})
+    string(REPLACE "|" ";" fields "${row}")
+    list(GET fields 0 slug)
+    list(GET fields 1 expect)
+    list(SUBLIST fields 2 -1 args)
+    gfnlm_bad_input(${program} ${slug} "${expect}" ${extra} ARGS ${ARG_PREFIX} ${args})
+  endforeach()
+endfunction()
+
 # ---- uniform_integers ------------------------------------------------------------------------
-foreach(row
-    "threads_huge|--threads: 100000 is not from 0|--threads;100000"
-    "threads_negative|--threads: -3 is not from 0|--threads;-3"
-    "out_unwritable|--out '/proc/x'|--out;/proc/x"
-    "cache_unwritable|--cache-dir '/proc/x'|--cache-dir;/proc/x"
-    "samples_absurd|--samples: 2000000000 is not from 1 to 1000000|--samples;2000000000"
-    "samples_zero|--samples: 0 is not from 1|--samples;0"
-    "gfn_steps_negative|--gfn-steps: -5 is not at least 1|--gfn-steps;-5"
-    "pretrain_steps_zero|--pretrain-steps: 0 is not at least 1|--pretrain-steps;0"
-    "lora_rank_zero|--lora-rank: 0 is not from 1|--lora-rank;0"
-    "gfn_lr_negative|--gfn-lr: -1 is not greater than 0|--gfn-lr;-1"
-    "gfn_lr_nan|--gfn-lr: nan is not a finite number|--gfn-lr;nan"
-    "gfn_batch_zero|--gfn-batch: 0 is not from 1|--gfn-batch;0"
-    "gfn_buffer_zero|--gfn-buffer: 0 is not from 1|--gfn-buffer;0"
-    "subtb_lambda_zero|--subtb-lambda: 0 is not greater than 0|--subtb-lambda;0"
-    "subtb_root_flow_two|--subtb-root-flow: 2 not in|--subtb-root-flow;2"
-    "t_high_zero|--t-high: 0 is not from 0.5|--t-high;0"
-    "min_len_too_long|--min-len: 13 is not from 0 to 12|--min-len;13"
-    "buffer_tolerance_negative|--buffer-tolerance: -1 is not from 0|--buffer-tolerance;-1"
-    "curve_every_negative|--curve-every: -1 is not at least 0|--curve-every;-1"
-    "exploration_over_one|--p-on-policy 0.8 plus --p-tempered 0.5 is more than 1|--p-on-policy;0.8;--p-tempered;0.5"
-    "base_width_heads|--base-width 66 is not a multiple|--base-width;66"
-    "objective_unknown|--objective: foo not in|--objective;foo"
-    "tokenizer_alone|--tokenizer needs --model|--tokenizer;x"
-    "stop_alone|--stop needs --model|--stop;newline"
-    "model_missing|--model '/nonexistent': no such file|--model;/nonexistent"
-    "no_cache_and_cache_dir|excludes|--no-cache;--cache-dir;x")
-  string(REPLACE "|" ";" fields "${row}")
-  list(GET fields 0 slug)
-  list(GET fields 1 expect)
-  list(SUBLIST fields 2 -1 args)
-  gfnlm_bad_input(uniform_integers ${slug} "${expect}" ARGS ${args})
-endforeach()
+gfnlm_bad_input_rows(uniform_integers ROWS
+    "threads_huge|--threads: 100000 is not from 0|--threads|100000"
+    "threads_negative|--threads: -3 is not from 0|--threads|-3"
+    "out_unwritable|--out '/proc/x'|--out|/proc/x"
+    "cache_unwritable|--cache-dir '/proc/x'|--cache-dir|/proc/x"
+    "samples_absurd|--samples: 2000000000 is not from 1 to 1000000|--samples|2000000000"
+    "samples_zero|--samples: 0 is not from 1|--samples|0"
+    "gfn_steps_negative|--gfn-steps: -5 is not at least 1|--gfn-steps|-5"
+    "pretrain_steps_zero|--pretrain-steps: 0 is not at least 1|--pretrain-steps|0"
+    "lora_rank_zero|--lora-rank: 0 is not from 1|--lora-rank|0"
+    "gfn_lr_negative|--gfn-lr: -1 is not greater than 0|--gfn-lr|-1"
+    "gfn_lr_nan|--gfn-lr: nan is not a finite number|--gfn-lr|nan"
+    "gfn_batch_zero|--gfn-batch: 0 is not from 1|--gfn-batch|0"
+    "gfn_buffer_zero|--gfn-buffer: 0 is not from 1|--gfn-buffer|0"
+    "subtb_lambda_zero|--subtb-lambda: 0 is not greater than 0|--subtb-lambda|0"
+    "subtb_root_flow_two|--subtb-root-flow: 2 not in|--subtb-root-flow|2"
+    "t_high_zero|--t-high: 0 is not from 0.5|--t-high|0"
+    "min_len_too_long|--min-len: 13 is not from 0 to 12|--min-len|13"
+    "buffer_tolerance_negative|--buffer-tolerance: -1 is not from 0|--buffer-tolerance|-1"
+    "curve_every_negative|--curve-every: -1 is not at least 0|--curve-every|-1"
+    "exploration_over_one|--p-on-policy 0.8 plus --p-tempered 0.5 is more than 1|--p-on-policy|0.8|--p-tempered|0.5"
+    "base_width_heads|--base-width 66 is not a multiple|--base-width|66"
+    "objective_unknown|--objective: foo not in|--objective|foo"
+    "tokenizer_alone|--tokenizer needs --model|--tokenizer|x"
+    "stop_alone|--stop needs --model|--stop|newline"
+    "model_missing|--model '/nonexistent': no such file|--model|/nonexistent"
+    "no_cache_and_cache_dir|excludes|--no-cache|--cache-dir|x")
 gfnlm_bad_input(uniform_integers model_truncated "model.bin.: the header .* implies [0-9]+ bytes but the file has 4000" NEEDS ${stories}/model.bin
   PREPARE sh -c "head -c 4000 ${stories}/model.bin > @WORK@/model.bin"
   ARGS --model @WORK@/model.bin --tokenizer ${stories}/tok512.bin)
 
 # ---- arithmetic ------------------------------------------------------------------------------
-foreach(row
-    "threads_huge|--threads: 100000 is not from 0|--threads;100000"
-    "worked_seeds_negative|--worked-seeds: -1 is not from 0 to 50|--worked-seeds;-1"
-    "gfn_steps_negative|--gfn-steps: -5 is not at least 1|--gfn-steps;-5"
-    "data_missing|--data '/nonexistent': no such file|--data;/nonexistent"
-    "data_without_files|does not hold the paper's five JSON files|--data;@WORK@"
-    "gfn_max_len_zero|--gfn-max-len: 0 is not from 1|--gfn-max-len;0"
-    "gfn_min_above_max|--gfn-min-len 30 is above --gfn-max-len 24|--gfn-min-len;30"
-    "rows_per_query_zero|--rows-per-query: 0 is not from 1|--rows-per-query;0"
-    "method_unknown|--methods: foo not in|--methods;zero-shot;foo"
-    "quick_eval_problems|--eval-problems: 501 is not from 1 to 500|--quick;--eval-problems;501"
-    "out_unwritable|--out '/proc/x'|--out;/proc/x"
-    "cache_unwritable|--cache-dir '/proc/x'|--cache-dir;/proc/x"
-    "old_cache_flag|--cache|--cache;x"
-    "t_low_above_high|--gfn-t-low 2 is above --gfn-t-high 1|--gfn-t-low;2"
-    "replay_rows_all|--gfn-replay-rows 8 leaves no fresh row|--gfn-replay-rows;8"
-    "base_d_heads|--base-d 30 is not a multiple|--base-d;30"
-    "gfn_lr_nan|--gfn-lr: nan is not a finite number|--gfn-lr;nan"
-    "p_careful_over_one|--p-careful: 2 is not from 0 to 1|--p-careful;2")
-  string(REPLACE "|" ";" fields "${row}")
-  list(GET fields 0 slug)
-  list(GET fields 1 expect)
-  list(SUBLIST fields 2 -1 args)
-  gfnlm_bad_input(arithmetic ${slug} "${expect}" ARGS ${args})
-endforeach()
+gfnlm_bad_input_rows(arithmetic ROWS
+    "threads_huge|--threads: 100000 is not from 0|--threads|100000"
+    "worked_seeds_negative|--worked-seeds: -1 is not from 0 to 50|--worked-seeds|-1"
+    "gfn_steps_negative|--gfn-steps: -5 is not at least 1|--gfn-steps|-5"
+    "data_missing|--data '/nonexistent': no such file|--data|/nonexistent"
+    "data_without_files|does not hold the paper's five JSON files|--data|@WORK@"
+    "gfn_max_len_zero|--gfn-max-len: 0 is not from 1|--gfn-max-len|0"
+    "gfn_min_above_max|--gfn-min-len 30 is above --gfn-max-len 24|--gfn-min-len|30"
+    "rows_per_query_zero|--rows-per-query: 0 is not from 1|--rows-per-query|0"
+    "method_unknown|--methods: foo not in|--methods|zero-shot|foo"
+    "quick_eval_problems|--eval-problems: 501 is not from 1 to 500|--quick|--eval-problems|501"
+    "out_unwritable|--out '/proc/x'|--out|/proc/x"
+    "cache_unwritable|--cache-dir '/proc/x'|--cache-dir|/proc/x"
+    "old_cache_flag|--cache|--cache|x"
+    "no_cache_and_cache_dir|excludes|--no-cache|--cache-dir|x"
+    "t_low_above_high|--gfn-t-low 2 is above --gfn-t-high 1|--gfn-t-low|2"
+    "replay_rows_all|--gfn-replay-rows 8 leaves no fresh row|--gfn-replay-rows|8"
+    "base_d_heads|--base-d 30 is not a multiple|--base-d|30"
+    "gfn_lr_nan|--gfn-lr: nan is not a finite number|--gfn-lr|nan"
+    "p_careful_over_one|--p-careful: 2 is not from 0 to 1|--p-careful|2")
 
 # ---- pretrain_demo ---------------------------------------------------------------------------
-foreach(row
-    "heads_not_dividing|--heads 3 does not divide --dim 64|--heads;3"
-    "batch_huge|--batch: 100000 is not from 1 to 4096|--batch;100000"
-    "memory|needs [0-9.]+ GB of activations per step|--batch;4096;--seq-len;1000;--vocab;100000"
-    "steps_zero|--steps: 0 is not from 1|--steps;0"
-    "lr_negative|--lr: -1 is not greater than 0|--lr;-1"
-    "out_unwritable|--out '/proc/x'|--out;/proc/x"
-    "old_save_flag|--save|--save;x"
-    "threads_huge|--threads: 100000 is not from 0|--threads;100000")
-  string(REPLACE "|" ";" fields "${row}")
-  list(GET fields 0 slug)
-  list(GET fields 1 expect)
-  list(SUBLIST fields 2 -1 args)
-  gfnlm_bad_input(pretrain_demo ${slug} "${expect}" ARGS ${args})
-endforeach()
+gfnlm_bad_input_rows(pretrain_demo ROWS
+    "heads_not_dividing|--heads 3 does not divide --dim 64|--heads|3"
+    "batch_huge|--batch: 100000 is not from 1 to 4096|--batch|100000"
+    "memory|needs [0-9.]+ GB of activations per step|--batch|4096|--seq-len|1000|--vocab|100000"
+    "steps_zero|--steps: 0 is not from 1|--steps|0"
+    "lr_negative|--lr: -1 is not greater than 0|--lr|-1"
+    "out_unwritable|--out '/proc/x'|--out|/proc/x"
+    "old_save_flag|--save|--save|x"
+    "threads_huge|--threads: 100000 is not from 0|--threads|100000")
 
 # ---- generate (no output directory) ----------------------------------------------------------
 set(model_args --model ${stories}/model.bin --tokenizer ${stories}/tok512.bin)
-foreach(row
-    "top_p_zero|--top-p: 0 is not in .0, 1. .at least 1e-9.|--top-p;0"
-    "temperature_nan|--temperature: nan is not a finite number|--temperature;nan"
-    "temperature_negative|--temperature: -1 is not from 0|--temperature;-1"
-    "max_new_tokens_zero|--max-new-tokens: 0 is not from 1|--max-new-tokens;0"
-    "samples_huge|--samples: 5000 is not from 1 to 1024|--samples;5000"
-    "top_k_negative|--top-k: -1 is not at least 0|--top-k;-1"
-    "threads_huge|--threads: 100000 is not from 0|--threads;100000")
-  string(REPLACE "|" ";" fields "${row}")
-  list(GET fields 0 slug)
-  list(GET fields 1 expect)
-  list(SUBLIST fields 2 -1 args)
-  gfnlm_bad_input(generate ${slug} "${expect}" NO_OUT NEEDS ${stories}/model.bin
-    ARGS ${model_args} ${args})
-endforeach()
+gfnlm_bad_input_rows(generate NO_OUT NEEDS ${stories}/model.bin PREFIX ${model_args} ROWS
+    "top_p_zero|--top-p: 0 is not in .0, 1. .at least 1e-9.|--top-p|0"
+    "temperature_nan|--temperature: nan is not a finite number|--temperature|nan"
+    "temperature_negative|--temperature: -1 is not from 0|--temperature|-1"
+    "max_new_tokens_zero|--max-new-tokens: 0 is not from 1|--max-new-tokens|0"
+    "samples_huge|--samples: 5000 is not from 1 to 1024|--samples|5000"
+    "top_k_negative|--top-k: -1 is not at least 0|--top-k|-1"
+    "threads_huge|--threads: 100000 is not from 0|--threads|100000")
 gfnlm_bad_input(generate model_missing "--model '/nonexistent': no such file" NO_OUT
   ARGS --model /nonexistent)
 gfnlm_bad_input(generate model_required "--model is required" NO_OUT)

@@ -30,25 +30,23 @@ std::string non_finite_message(const T* values, std::size_t count, std::size_t i
 }
 }  // namespace detail
 
-// Throws a FormatError naming the file, the tensor, the first offending index and its value.
+// Throws a FormatError naming `where` (what was read: a quoted file name, or "gfnlm model stream"
+// when the caller that opened the file adds its name), the tensor, the first offending index and
+// its value.
 template <class T>
-void require_finite(const T* values, std::size_t count, std::string_view file,
-                    std::string_view tensor) {
-  const std::size_t i = first_non_finite(values, count);
-  if (i != count)
-    throw FormatError(
-        fmt::format("'{}': {}", file, detail::non_finite_message(values, count, i, tensor)));
-}
-
-// The same for a tensor read from a stream, which has no file name: `what` says what was read
-// ("gfnlm model stream"); the caller that opened the file adds its name.
-template <class T>
-void require_finite_in_stream(const T* values, std::size_t count, std::string_view what,
+void require_finite_in_stream(const T* values, std::size_t count, std::string_view where,
                               std::string_view tensor) {
   const std::size_t i = first_non_finite(values, count);
   if (i != count)
     throw FormatError(
-        fmt::format("{}: {}", what, detail::non_finite_message(values, count, i, tensor)));
+        fmt::format("{}: {}", where, detail::non_finite_message(values, count, i, tensor)));
+}
+
+// The same for a tensor of a named file.
+template <class T>
+void require_finite(const T* values, std::size_t count, std::string_view file,
+                    std::string_view tensor) {
+  require_finite_in_stream(values, count, fmt::format("'{}'", file), tensor);
 }
 
 }  // namespace gfnlm
