@@ -116,7 +116,11 @@ struct LogProbKernels {
       const Row<S> row(x, V);
       Eigen::Map<Eigen::Array<S, Eigen::Dynamic, 1>> out(d, V);
       if (add) {
-        const auto p = (row + Row<S>(add, V) - lse[n]).exp();
+        // Times the allowed indicator: Eigen's vectorised exp clamps -inf to its lowest finite
+        // input (AVX-512 here), so a masked entry came out ~1e-308, not the exact zero a masked
+        // entry must get (tests/model/test_layers_fd.cpp).
+        const Row<S> masked(add, V);
+        const auto p = (row + masked - lse[n]).exp() * (masked > ninf).template cast<S>();
         if (accumulate)
           out -= total * p;
         else
