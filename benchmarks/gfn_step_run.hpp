@@ -89,7 +89,7 @@ inline gfnlm::LogitMask ban_stop_before(const gfnlm::LogitMask& mask, int len) {
     for (int v = 0; v < mask.vocab_size(); ++v)
       if (mask.allowed(v)) allowed.push_back(v);
   return gfnlm::LogitMask(mask.vocab_size(), mask.stop_token(), std::max(mask.min_len(), len),
-                          allowed);
+                          allowed, mask.stop_after_tokens());
 }
 
 inline bool same_mask(const gfnlm::LogitMask& a, const gfnlm::LogitMask& b) {

@@ -108,10 +108,11 @@ TEST_CASE("episode_grad + TabularPolicy::backward match finite differences of th
     const std::size_t row = policy.row_index(0, prefix);
     double hi = -INFINITY;
     for (int v = 0; v < kVocab; ++v)
-      if (!(v == kStop && mask.bans_stop(a.t))) hi = std::max(hi, tab[row * kVocab + v]);
+      if (!(v == kStop && mask.bans_stop_after(prefix))) hi = std::max(hi, tab[row * kVocab + v]);
     double sum = 0;
     for (int v = 0; v < kVocab; ++v)
-      if (!(v == kStop && mask.bans_stop(a.t))) sum += std::exp(tab[row * kVocab + v] - hi);
+      if (!(v == kStop && mask.bans_stop_after(prefix)))
+        sum += std::exp(tab[row * kVocab + v] - hi);
     return tab[row * kVocab + a.token] - hi - std::log(sum);
   };
   auto objective = [&](const std::vector<double>& tab) {

@@ -53,7 +53,8 @@ class MockContextPolicy {
     }
     const int N = static_cast<int>(items.size());
     tokens.resize(N), lq.resize(N);
-    const std::vector<uint8_t> banned(N, mask.bans_stop(step.length) ? 1 : 0);
+    std::vector<uint8_t> banned(N);
+    for (int i = 0; i < N; ++i) banned[i] = step.bans_stop(mask, items[i]) ? 1 : 0;
     Cpu::sample_tokens(tokens.data(), lq.data(), table_.data(), N, vocab_, temps.data(),
                        uniforms.data(), row_mask(mask, rows.data(), banned.data()));
     for (int i = 0; i < N; ++i) drawn[items[i]] = tokens[i], log_q[items[i]] = lq[i];
@@ -84,7 +85,7 @@ class MockContextPolicy {
         states_.push_back({b, t, t < batch.length[b], t < batch.length[b] || batch.stopped[b]});
         idx_.push_back(t < batch.length[b] ? batch.actions(b, t) : -1);
         idx_.push_back(stop_);
-        banned_.push_back(mask.bans_stop(t) ? 1 : 0);
+        banned_.push_back(mask.bans_stop(t, t > 0 ? batch.actions(b, t - 1) : -1) ? 1 : 0);
       }
     const int N = static_cast<int>(states_.size());
     block_.resize(std::size_t(N) * vocab_);

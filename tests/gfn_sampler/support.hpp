@@ -1,7 +1,9 @@
 #pragma once
 // Shared pieces of the sampler tests: an enumerable target over the TabularPolicy's sequences and
 // the exact KL(target || q).
+#include <gfnlm/core/logmath.hpp>
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/gfn/masks.hpp>
 #include <gfnlm/policies/tabular.hpp>
 
 #include <algorithm>
@@ -54,5 +56,32 @@ struct EnumerableTarget {
     return kl;
   }
 };
+
+// log q(s STOP) under `mask` of every sequence of policy.enumerate_sequences(), by hand: the
+// masked log-softmax of the policy's logits at each state (-inf for sequences the mask forbids,
+// a row of max_len stopping there with q(STOP) = 1).
+inline std::vector<double> masked_terminal_log_probs(const TabularPolicy& policy,
+                                                     const LogitMask& mask, int query = 0) {
+  std::vector<double> out;
+  for (const auto& seq : policy.enumerate_sequences()) {
+    double log_q = 0;
+    for (std::size_t t = 0; t <= seq.size(); ++t) {
+      const bool at_end = t == seq.size();
+      if (at_end && seq.size() == std::size_t(policy.max_len())) break;
+      const auto prefix = std::span<const int32_t>(seq).first(t);
+      const auto row = policy.logits(query, prefix);
+      std::vector<double> legal;
+      for (int v = 0; v < policy.vocab_size(); ++v) {
+        const bool banned =
+            !mask.allowed(v) || (v == policy.stop_token() && mask.bans_stop_after(prefix));
+        legal.push_back(banned ? -INFINITY : double(row[v]));
+      }
+      const double lse = logsumexp(std::span<const double>(legal));
+      log_q += legal[at_end ? policy.stop_token() : seq[t]] - lse;
+    }
+    out.push_back(log_q);
+  }
+  return out;
+}
 
 }  // namespace gfnlm::test

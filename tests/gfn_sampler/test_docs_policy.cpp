@@ -36,7 +36,7 @@ class PositionPolicy {
     for (std::size_t r = 0; r < queries_.size(); ++r) {
       drawn[r] = -1;
       if (!step.live[r]) continue;
-      const auto log_p = log_probs(queries_[r], step.length, mask);
+      const auto log_p = log_probs(queries_[r], step.length, step.last(r), mask);
       std::array<double, kVocab> weights{};  // proportional to softmax(logits / T)
       for (int v = 0; v < kVocab; ++v) weights[v] = std::exp(log_p[v] / step.temperature[r]);
       drawn[r] = gfnlm::categorical_at(std::span<const double>(weights), step.uniform[r]);
@@ -60,12 +60,13 @@ class PositionPolicy {
       for (int t = 0; t <= batch.length[b]; ++t) {
         const bool has_action = t < batch.length[b];
         const int32_t action = has_action ? batch.actions(b, t) : -1;
-        const auto log_p = log_probs(queries[b], t, mask);
+        const int32_t last = t > 0 ? batch.actions(b, t - 1) : -1;
+        const auto log_p = log_probs(queries[b], t, last, mask);
         if (has_action) batch.log_pf(b, t) = log_p[action];
         batch.log_stop(b, t) = log_p[kStop];
         // STOP's gradient counts where STOP was legal: not at the end of a row cut at max_len.
-        const bool stop_counts = (has_action || batch.stopped[b]) && !mask.bans_stop(t);
-        scored_.push_back({b, t, queries[b], action, stop_counts});
+        const bool stop_counts = (has_action || batch.stopped[b]) && !mask.bans_stop(t, last);
+        scored_.push_back({b, t, queries[b], action, last, stop_counts});
       }
     }
   }
@@ -73,7 +74,7 @@ class PositionPolicy {
   void backward(const gfnlm::TrajectoryGrad& grad, double scale) {
     GFNLM_CHECK(!scored_.empty(), "PositionPolicy::backward called before score");
     for (const auto& s : scored_) {
-      const auto log_p = log_probs(s.query, s.t, mask_);
+      const auto log_p = log_probs(s.query, s.t, s.last, mask_);
       const double g_pf = s.action >= 0 ? grad.log_pf(s.row, s.t) : 0.0;
       const double g_stop = s.stop_counts ? grad.log_stop(s.row, s.t) : 0.0;
       float* d = &grad_[index(s.query, s.t, 0)];
@@ -94,6 +95,7 @@ class PositionPolicy {
   struct Scored {
     int row, t, query;
     int32_t action;  // -1 at a row's last state
+    int32_t last;    // the action before this state, -1 at the root (for LogitMask::stop_after)
     bool stop_counts;
   };
   static std::size_t index(int q, int t, int v) {
@@ -102,10 +104,11 @@ class PositionPolicy {
     return (std::size_t(q) * (kMaxLen + 1) + t) * kVocab + v;
   }
   // Masked log-softmax of the state's logits (the masks: banned tokens and early STOP at -inf).
-  std::array<float, kVocab> log_probs(int q, int t, const gfnlm::LogitMask& mask) const {
+  std::array<float, kVocab> log_probs(int q, int t, int32_t last,
+                                      const gfnlm::LogitMask& mask) const {
     std::array<float, kVocab> row{};
     for (int v = 0; v < kVocab; ++v) row[v] = theta_[index(q, t, v)];
-    mask.apply(row, t);
+    mask.apply(row, t, last);
     gfnlm::log_softmax<float>(row, row);
     return row;
   }

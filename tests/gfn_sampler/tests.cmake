@@ -3,6 +3,7 @@ gfnlm_add_test(test_gfn_sampler
           ${CMAKE_CURRENT_LIST_DIR}/test_sampler_features.cpp
           ${CMAKE_CURRENT_LIST_DIR}/test_sampler_resume.cpp
           ${CMAKE_CURRENT_LIST_DIR}/test_sampler_checkpoint.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_stop_after.cpp
   LABELS gfn_sampler)
 
 # docs/concepts.md's examples (a custom reward, a custom policy): complete programs, built and run

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 #include <utility>
@@ -117,6 +118,7 @@ struct DrawReport {
   int near_edge = 0;   // draws left unchecked: u within 1e-5 of a boundary of the scored CDF
   int forbidden = 0;   // draws of a token the mask forbids at that state
   int bad_mass = 0;    // states whose scored distribution does not sum to one
+  int stop_banned_states = 0;  // states where the mask bans STOP
   std::set<int32_t> tokens;
 };
 
@@ -145,12 +147,17 @@ DrawReport draws_vs_score(Model& model, const Rows& rows, const LogitMask& mask)
   std::vector<double> log_q(B);
   for (int t = 0; t <= L; ++t) {
     std::vector<uint8_t> live(B);
-    for (int b = 0; b < B; ++b) live[b] = t <= static_cast<int>(rows.actions[b].size());
+    std::vector<int32_t> last(B, -1);
+    for (int b = 0; b < B; ++b) {
+      live[b] = t <= static_cast<int>(rows.actions[b].size());
+      if (t > 0 && live[b]) last[b] = rows.actions[b][t - 1];
+    }
     for (const double temperature : {1.0, 0.6}) {
       for (int k = 0; k < 12; ++k) {
         const double u = (k + 0.5) / 12;
         const std::vector<double> temps(B, temperature), uniforms(B, u);
-        policy.draw(mask, {t, live, temps, uniforms}, drawn, log_q);
+        const gfnlm::DrawStep step_ctx{t, live, temps, uniforms, last};
+        policy.draw(mask, step_ctx, drawn, log_q);
         for (int b = 0; b < B; ++b) {
           if (!live[b]) {
             report.mismatches += drawn[b] != -1;
@@ -180,7 +187,12 @@ DrawReport draws_vs_score(Model& model, const Rows& rows, const LogitMask& mask)
             ++report.mismatches;
             continue;
           }
-          report.forbidden += !mask.allowed(token) || (token == kStop && mask.bans_stop(t));
+          report.stop_banned_states += k == 0 && temperature == 1.0 && step_ctx.bans_stop(mask, b);
+          // A banned STOP must have zero probability in the scored distribution too.
+          report.forbidden += k == 0 && temperature == 1.0 && step_ctx.bans_stop(mask, b) &&
+                              lq[kStop] != -std::numeric_limits<double>::infinity();
+          report.forbidden +=
+              !mask.allowed(token) || (token == kStop && step_ctx.bans_stop(mask, b));
           report.worst_log_q = std::max(report.worst_log_q, std::abs(log_q[b] - lq[token]));
         }
       }
@@ -223,6 +235,14 @@ TEST_CASE("LmPolicy draws equal teacher forcing: tokens and log q, tool context,
   }
   SECTION("vocabulary and min-length masks") {
     require_consistent(draws_vs_score(model, tool_rows(), restrictive_mask()), 1e-5);
+  }
+  SECTION("STOP only right after some tokens (stop_after)") {
+    // Rows take 3 4 5 and 6 7 8 9: STOP is legal only after the 4 and the 7, 2 of 9 states.
+    const std::vector<int32_t> after{4, 7};
+    const LogitMask mask(kVocab, kStop, 0, {}, after);
+    const auto report = draws_vs_score(model, tool_rows(), mask);
+    require_consistent(report, 1e-5);
+    REQUIRE(report.stop_banned_states == 7);
   }
 }
 
@@ -291,7 +311,7 @@ TEST_CASE("LmPolicy backward matches finite differences of a loss on gathered lo
   auto counts_pf = [&](int b, int t) { return t < batch.length[b]; };
   auto counts_stop = [&](int b, int t) {
     return t <= batch.length[b] && !(t == batch.length[b] && !batch.stopped[b]) &&
-           !mask.bans_stop(t);
+           !mask.bans_stop(t, t > 0 ? batch.actions(b, t - 1) : -1);
   };
   // loss = sum of w . log q over the entries the contract reads, with fixed random weights; the
   // gradient carries garbage where the contract says it is ignored, zero at banned STOPs.
@@ -300,7 +320,10 @@ TEST_CASE("LmPolicy backward matches finite differences of a loss on gathered lo
   for (int b = 0; b < 2; ++b) {
     for (int t = 0; t < 4; ++t) grad.log_pf(b, t) = static_cast<float>(rng.normal());
     for (int t = 0; t <= 4; ++t)
-      grad.log_stop(b, t) = mask.bans_stop(t) ? 0.0f : static_cast<float>(rng.normal());
+      grad.log_stop(b, t) =
+          mask.bans_stop(t, t > 0 && t <= batch.length[b] ? batch.actions(b, t - 1) : -1)
+              ? 0.0f
+              : static_cast<float>(rng.normal());
   }
   auto loss = [&] {
     policy.score(rows.queries, mask, batch);

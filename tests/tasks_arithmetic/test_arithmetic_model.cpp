@@ -191,7 +191,7 @@ TEST_CASE("frozen_base_reference scores like Policy::score with the adapters off
     // The masked log-softmax: STOP is -inf at the states where it is banned.
     std::vector<float> logits(model.logits() + row.state_end[t] * V,
                               model.logits() + (row.state_end[t] + 1) * V);
-    mask.apply(logits, static_cast<int>(t));
+    mask.apply(logits, static_cast<int>(t), t > 0 ? z[t - 1] : -1);
     if (t < z.size())
       CHECK(scored.log_pf(0, t) == Approx(log_softmax_at(logits.data(), V, z[t])).margin(1e-4));
     if (t < 2)

@@ -152,6 +152,10 @@ void check_buffer(const Buf& buffer, const Mask& mask, int32_t stop, int min_len
                       "trajectory for query key {}: the stop token, masked, or outside the "
                       "vocabulary [0, {})",
                       item.actions[t], t, key, mask.vocab_size());
+        GFNLM_CHECK(len == max_len || !mask.bans_stop_after(item.actions),
+                    "sampler checkpoint: the replay buffer holds a trajectory for query key {} "
+                    "that ends with token {}, after which this sampler masks STOP (stop_after)",
+                    key, len > 0 ? item.actions.back() : -1);
       }
   }
 }

@@ -25,6 +25,15 @@ struct DrawStep {
   std::span<const uint8_t> live;        // [rows] non-zero: the row draws at this step
   std::span<const double> temperature;  // [rows] behaviour temperature: softmax(logits / T)
   std::span<const double> uniform;      // [rows] in [0, 1), the caller's randomness
+  // [rows] each row's last action (-1 at the root); the rollout engine fills it, for masks that
+  // allow STOP only after some tokens (LogitMask::stop_after). Empty: -1 for every row.
+  std::span<const int32_t> last_action = {};
+
+  int32_t last(std::size_t row) const { return last_action.empty() ? -1 : last_action[row]; }
+  // STOP is illegal for this row at this step.
+  bool bans_stop(const LogitMask& mask, std::size_t row) const {
+    return mask.bans_stop(length, last(row));
+  }
 };
 
 template <class P>

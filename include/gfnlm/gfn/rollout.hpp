@@ -58,7 +58,7 @@ void rollout(P& policy, std::span<const typename P::Query> queries,
   policy.start_rollout(queries);
   std::vector<uint8_t> live(n, 1);
   std::vector<double> uniforms(n, 0.0), drawn_log_q(n, 0.0);
-  std::vector<int32_t> drawn(n, -1), tokens(n, -1);
+  std::vector<int32_t> drawn(n, -1), tokens(n, -1), last_action(n, -1);
   int remaining = n;
   for (int t = 0; remaining > 0; ++t) {
     if (t == spec.max_len) {  // max length: stopped there with q(STOP) = 1
@@ -67,8 +67,8 @@ void rollout(P& policy, std::span<const typename P::Query> queries,
       break;
     }
     for (int k = 0; k < n; ++k) uniforms[k] = live[k] ? rng.uniform() : 0.0;
-    policy.draw(*spec.mask, DrawStep{t, live, temperatures, uniforms}, std::span<int32_t>(drawn),
-                std::span<double>(drawn_log_q));
+    policy.draw(*spec.mask, DrawStep{t, live, temperatures, uniforms, last_action},
+                std::span<int32_t>(drawn), std::span<double>(drawn_log_q));
     int advanced = 0;
     for (int k = 0; k < n; ++k) {
       tokens[k] = -1;
@@ -84,6 +84,7 @@ void rollout(P& policy, std::span<const typename P::Query> queries,
         continue;
       }
       tokens[k] = choice;
+      last_action[k] = choice;
       out[k]->actions.push_back(choice);
       out[k]->log_pf.push_back(drawn_log_q[k]);
       ++advanced;

@@ -92,7 +92,8 @@ class Sampler {
         objective_(std::move(objective)),
         buffer_((config_.validate(), config_.buffer)),
         rng_(config_.seed),
-        mask_(policy.vocab_size(), policy.stop_token(), config_.min_len, config_.allowed_tokens),
+        mask_(policy.vocab_size(), policy.stop_token(), config_.min_len, config_.allowed_tokens,
+              config_.stop_after_tokens),
         policy_opt_(policy_.parameters(), config_.optimizer),
         objective_opt_(objective_.parameters(),
                        AdamWConfig{.lr = objective_lr(config_, objective_)}) {
@@ -213,7 +214,8 @@ class Sampler {
   }
 
   // Offers known-good sequences to the buffer, scored by the reward (untempered); returns how many
-  // it stored. Each must fit the masks: tokens allowed, no STOP, min_len <= size <= max_len.
+  // it stored. Each must fit the masks: tokens allowed, no STOP, min_len <= size <= max_len, and
+  // STOP legal after it (stop_after_tokens) unless it has max_len tokens.
   int seed_buffer(const Query& query, const std::vector<std::vector<int32_t>>& sequences) {
     const uint64_t key = key_of(query);
     int stored = 0;
@@ -229,6 +231,11 @@ class Sampler {
         GFNLM_CHECK(token != policy_.stop_token() && mask_.allowed(token),
                     "Sampler::seed_buffer: sequence {} holds token {} (the stop token or masked)",
                     s, token);
+      GFNLM_CHECK(
+          len == config_.max_len || !mask_.bans_stop_after(row.actions),
+          "Sampler::seed_buffer: sequence {} ends with token {}, after which STOP is masked "
+          "(SamplerConfig.stop_after_tokens), so the sampler could never produce it",
+          s, row.actions.empty() ? -1 : row.actions.back());
       row.context = replay_tool(tool_, query, row.actions);
       row.log_r.assign(row.actions.size() + 1, 0.0);
       RewardRequest<Query> request{&query, row.actions, row.context, row.log_r};
@@ -371,6 +378,11 @@ class Sampler {
                 "Sampler: a replayed trajectory for query key {} has {} actions, outside [min_len "
                 "{}, max_len {}]",
                 key, actions.size(), config_.min_len, config_.max_len);
+    GFNLM_CHECK(
+        static_cast<int>(actions.size()) == config_.max_len || !mask_.bans_stop_after(actions),
+        "Sampler: a replayed trajectory for query key {} ends with token {}, after which "
+        "STOP is masked (SamplerConfig.stop_after_tokens)",
+        key, actions.empty() ? -1 : actions.back());
   }
 
   // NaN (and +inf) rewards are errors naming the query and the sequence (SPEC section 3).

@@ -22,10 +22,14 @@ struct SamplerConfig {
   int max_len = 16;                 // a row that takes max_len actions stops there (q(STOP) = 1)
   int min_len = 0;                  // STOP is masked before min_len actions (SPEC section 4)
   double min_len_penalty = -99.0;   // tempered log R of prefixes shorter than min_len (SPEC 3)
-  LinearSchedule reward_temperature{1.0, 1.0, 0};          // T_R: log R / T_R in the loss (SPEC 3)
-  ExplorationConfig exploration{};                         // behaviour mixture (SPEC 4)
-  ReplayBufferConfig buffer{};                             // top-K replay (SPEC 4)
-  std::vector<int32_t> allowed_tokens;                     // vocabulary mask; empty = every token
+  LinearSchedule reward_temperature{1.0, 1.0, 0};  // T_R: log R / T_R in the loss (SPEC 3)
+  ExplorationConfig exploration{};                 // behaviour mixture (SPEC 4)
+  ReplayBufferConfig buffer{};                     // top-K replay (SPEC 4)
+  std::vector<int32_t> allowed_tokens;             // vocabulary mask; empty = every token
+  // STOP is legal only right after one of these tokens (gfn/masks.hpp); empty: after any token.
+  // For rewards that are negligible everywhere else (an answer ends after a digit, a sentence
+  // after ".!?"), so rollouts and loss terms are never spent on answers that cannot be rewarded.
+  std::vector<int32_t> stop_after_tokens;
   AdamWConfig optimizer{.lr = 5e-4, .weight_decay = 0.0};  // the policy's parameters
   // AdamW lr for the objective's own parameters (TB log Z). Unset: the objective's own
   // config().log_z_lr when it has one (TrajectoryBalanceConfig), else 0.1.

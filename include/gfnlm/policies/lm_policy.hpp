@@ -107,7 +107,8 @@ class BasicLmPolicy {
     }
     const int N = static_cast<int>(draw_items_.size());
     if (N == 0) return;
-    banned_.assign(N, mask.bans_stop(step.length) ? 1 : 0);
+    banned_.resize(N);
+    for (int i = 0; i < N; ++i) banned_[i] = step.bans_stop(mask, draw_items_[i]) ? 1 : 0;
     tokens_drawn_.resize(N);
     logq_drawn_.resize(N);
     const RowMask rm = device_mask(mask, draw_rows_, draw_rows_dev_, banned_, draw_banned_dev_);
@@ -164,7 +165,7 @@ class BasicLmPolicy {
         state_rows_.push_back(b * T + seqs_[b].state_end[t]);
         idx_.push_back(t < e ? batch.actions(b, t) : -1);
         idx_.push_back(stop_);
-        state_banned_.push_back(mask.bans_stop(t) ? 1 : 0);
+        state_banned_.push_back(mask.bans_stop(t, t > 0 ? batch.actions(b, t - 1) : -1) ? 1 : 0);
       }
     }
     const int N = static_cast<int>(states_.size());

@@ -117,7 +117,8 @@ class TabularPolicy {
     }
     const int N = static_cast<int>(items_.size());
     temps_.resize(N), uniforms_.resize(N), tokens_.resize(N), logq_.resize(N);
-    banned_.assign(N, mask.bans_stop(step.length) ? 1 : 0);
+    banned_.resize(N);
+    for (int i = 0; i < N; ++i) banned_[i] = step.bans_stop(mask, items_[i]) ? 1 : 0;
     for (int i = 0; i < N; ++i)
       temps_[i] = step.temperature[items_[i]], uniforms_[i] = step.uniform[items_[i]];
     Cpu::sample_tokens(tokens_.data(), logq_.data(), table_.data(), N, vocab_, temps_.data(),
@@ -174,7 +175,7 @@ class TabularPolicy {
         scored_.push_back({b, t, row, t < e, stops_here});
         idx_.push_back(t < e ? batch.actions(b, t) : -1);
         idx_.push_back(stop_);
-        banned_.push_back(mask.bans_stop(t) ? 1 : 0);
+        banned_.push_back(mask.bans_stop(t, t > 0 ? batch.actions(b, t - 1) : -1) ? 1 : 0);
         if (t < e) code = code * (vocab_ - 1) + digit(batch.actions(b, t), std::size_t(t), b);
       }
     }
