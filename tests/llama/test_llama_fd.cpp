@@ -230,3 +230,65 @@ TEST_CASE("Llama save / load and adapter round trips give identical tensors", "[
   gfnlm::LlamaTransformer<gfnlm::Cpu, double>(tiny(true), rng).save(wrong);
   CHECK_THROWS_WITH(m.load(wrong), Catch::Contains("tied"));
 }
+
+TEST_CASE("Llama trainable token rows: gradients, adapters off, decoding", "[llama][fd][lora]") {
+  for (const bool tied : {true, false}) {
+    INFO((tied ? "tied head" : "untied head"));
+    gfnlm::Rng rng(23);
+    gfnlm::LlamaTransformer<gfnlm::Cpu, double> m(tiny(tied), rng);
+    gfnlm::LoraConfig lc;
+    lc.rank = 2;
+    lc.alpha = 3.0;  // as the LoRA check: a larger scale makes the loss too curved for h = 5e-4
+    m.enable_lora(lc, rng);
+    const std::vector<int32_t> rows{1, 9, 3};  // 1, 3 and 9 occur in model_fd's batch
+    m.enable_trainable_tokens(rows);
+    const auto params = m.parameters();
+    REQUIRE(params.size() == m.lora_parameters().size() + (tied ? 1u : 2u));
+    for (const auto& p : params)  // deltas and B start at zero, which hides gradients
+      for (std::size_t i = 0; i < p.size; ++i) p.value[i] = 0.4 * rng.normal();
+    const double e = model_fd(m, params, rng);
+    report(tied ? "llama + LoRA + token rows, tied" : "llama + LoRA + token rows, untied", e);
+    CHECK(e < kTol);
+
+    // KV-cache decoding reads the same rows: token by token equals the full forward.
+    const std::vector<int32_t> tok{1, 4, 9, 3, 0};
+    m.forward(tok.data(), 1, 5);
+    const int V = m.config().vocab_size;
+    const std::vector<double> full(m.logits(), m.logits() + 5 * V);
+    auto cache = m.make_cache(1);
+    for (int t = 0; t < 5; ++t) {
+      const gfnlm::DecodeToken d{0, tok[t]};
+      const auto out = m.decode(cache, std::span<const gfnlm::DecodeToken>(&d, 1));
+      for (int v = 0; v < V; ++v) CHECK(out[v] == Approx(full[t * V + v]).epsilon(1e-12));
+    }
+
+    // Adapters off: the base exactly, and the rows take no gradient.
+    gfnlm::Rng r2(23);
+    gfnlm::LlamaTransformer<gfnlm::Cpu, double> plain(tiny(tied), r2);
+    plain.forward(tok.data(), 1, 5);
+    m.set_adapters_enabled(false);
+    m.forward(tok.data(), 1, 5);
+    for (int i = 0; i < 5 * V; ++i)
+      CHECK(plain.logits()[i] == Approx(m.logits()[i]).epsilon(1e-13));
+    m.zero_grad();
+    const Vec w(5 * V, 1.0);
+    m.backward(w.data());
+    for (const auto& p : m.parameters())
+      for (std::size_t i = 0; i < p.size; ++i) REQUIRE(p.grad[i] == 0.0);
+  }
+}
+
+TEST_CASE("Trainable token rows are checked and not lost in adapter streams", "[llama][lora]") {
+  gfnlm::Rng rng(24);
+  gfnlm::LlamaTransformer<gfnlm::Cpu, double> m(tiny(true), rng);
+  m.enable_lora({}, rng);
+  const std::vector<int32_t> outside{3, 11}, twice{2, 5, 2};
+  CHECK_THROWS_WITH(m.enable_trainable_tokens(outside),
+                    Catch::Contains("entry 1 is token 11, outside the vocabulary [0, 11)"));
+  CHECK_THROWS_WITH(m.enable_trainable_tokens(twice),
+                    Catch::Contains("token 2 is listed twice (entries 0 and 2)"));
+  const std::vector<int32_t> ok{2, 5};
+  m.enable_trainable_tokens(ok);
+  std::stringstream os;
+  CHECK_THROWS_WITH(m.save_adapters(os), Catch::Contains("also trains 2 token rows"));
+}

@@ -53,6 +53,23 @@ double check_all(const gfnlm::ParameterList<double>& params, const std::function
   return worst;
 }
 
+// Max FD error over `params` for L = w . logits with random w on the fixed batch of tokens().
+double weighted_logits_fd(Model& m, const gfnlm::ParameterList<double>& params, gfnlm::Rng& rng) {
+  const auto tok = tokens(m.config().vocab_size);
+  std::vector<double> w(B * T * m.config().vocab_size);
+  for (auto& x : w) x = rng.normal();
+  auto loss = [&] {
+    m.forward(tok.data(), B, T);
+    double s = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) s += w[i] * m.logits()[i];
+    return s;
+  };
+  loss();
+  m.zero_grad();
+  m.backward(w.data());
+  return check_all(params, loss);
+}
+
 }  // namespace
 
 TEST_CASE("transformer gradients match finite differences for any dlogits", "[model][fd]") {
@@ -60,19 +77,7 @@ TEST_CASE("transformer gradients match finite differences for any dlogits", "[mo
     gfnlm::Rng rng(11);
     Model m(small(tied), rng);
     jitter(m.base_parameters(), rng, 0.1);
-    const auto tok = tokens(11);
-    std::vector<double> w(B * T * 11);
-    for (auto& x : w) x = rng.normal();
-    auto loss = [&] {
-      m.forward(tok.data(), B, T);
-      double s = 0;
-      for (std::size_t i = 0; i < w.size(); ++i) s += w[i] * m.logits()[i];
-      return s;
-    };
-    loss();
-    m.zero_grad();
-    m.backward(w.data());
-    const double e = check_all(m.base_parameters(), loss);
+    const double e = weighted_logits_fd(m, m.base_parameters(), rng);
     report(tied ? "whole model, tied head" : "whole model, untied head", e);
     CHECK(e < kTol);
   }
@@ -154,4 +159,30 @@ TEST_CASE("LoRA on a subset of projections", "[model][fd][lora]") {
   const double e = check_all(m.parameters(), loss);
   report("LoRA on qkv + fc_proj, untied", e);
   CHECK(e < kTol);
+}
+
+TEST_CASE("GPT-2 trainable token rows: gradients and KV-cache decoding", "[model][fd][lora]") {
+  for (const bool tied : {true, false}) {
+    INFO((tied ? "tied head" : "untied head"));
+    gfnlm::Rng rng(14);
+    Model m(small(tied), rng);
+    jitter(m.base_parameters(), rng, 0.1);
+    m.enable_lora({.rank = 3, .alpha = 6.0, .targets = gfnlm::LoraTargets::all}, rng);
+    const auto tok = tokens(11);                // 3 0 7 4 1 8 5 2 9 6
+    const std::vector<int32_t> rows{4, 9, 10};  // 10 never occurs: its input delta gets nothing
+    m.enable_trainable_tokens(rows);
+    jitter(m.parameters(), rng, 0.3);  // deltas and B start at zero
+    const double e = weighted_logits_fd(m, m.parameters(), rng);
+    report(tied ? "GPT-2 + LoRA + token rows, tied" : "GPT-2 + LoRA + token rows, untied", e);
+    CHECK(e < kTol);
+
+    m.forward(tok.data(), 1, T);
+    const std::vector<double> full(m.logits(), m.logits() + T * 11);
+    auto cache = m.make_cache(1);
+    for (int t = 0; t < T; ++t) {
+      const gfnlm::DecodeToken d{0, tok[t]};
+      const auto out = m.decode(cache, std::span<const gfnlm::DecodeToken>(&d, 1));
+      for (int v = 0; v < 11; ++v) CHECK(out[v] == Approx(full[t * 11 + v]).epsilon(1e-12));
+    }
+  }
 }

@@ -93,6 +93,7 @@ class LlamaTransformer
     const int32_t* p = Bk::data(positions_);
     auto& a = A_;
     embed(a.encoded, tokens, N);
+    if (const auto* rows = this->active_tokens()) rows->add_to_embeddings(a.encoded, tokens, N);
     for (int l = 0; l < cfg_.n_layer; ++l) {
       const Scalar* x = l == 0 ? a.encoded : a.res3 + (l - 1) * NC;
       Scalar *xn1 = a.xn1 + l * NC, *q = a.q + l * NC, *k = a.k + l * NKVl, *v = a.v + l * NKVl;
@@ -119,6 +120,7 @@ class LlamaTransformer
                         cfg_.norm_eps);
     Bk::matmul_forward(a.logits, a.xnf, P_.lm_head, static_cast<const Scalar*>(nullptr), N, C,
                        cfg_.vocab_size);
+    if (const auto* rows = this->active_tokens()) rows->add_to_logits(a.logits, a.xnf, N);
   }
 
   // Accumulates parameter gradients from d loss / d logits [B, T, V] of the last forward: base
@@ -135,6 +137,7 @@ class LlamaTransformer
     if (base) this->ensure_grads();
     Bk::matmul_backward(a.dln, base ? G_.lm_head : nullptr, nullptr, dlogits, a.xnf, P_.lm_head, N,
                         C, cfg_.vocab_size, Scalar(1), false);
+    if (auto* rows = this->active_tokens()) rows->backward_logits(dlogits, a.xnf, a.dln, N);
     Bk::fill(a.dx, static_cast<std::size_t>(NC), Scalar(0));
     Bk::rmsnorm_backward(a.dx, base ? G_.norm : nullptr, a.dln, a.res3 + (L - 1) * NC, P_.norm,
                          a.rstdf, N, C);
@@ -160,6 +163,7 @@ class LlamaTransformer
                            P_.attn_norm + l * C, a.rstd1 + l * N, N, C);
     }
     if (base) Bk::encoder_backward(G_.embed, nullptr, a.dx, Bk::data(tokens_), B, T, C);
+    if (auto* rows = this->active_tokens()) rows->backward_embeddings(a.dx, Bk::data(tokens_), N);
   }
 
   // ---- incremental decoding -----------------------------------------------------------------
@@ -186,6 +190,7 @@ class LlamaTransformer
     Bk::from_host(w.rows, host_row.data(), host_row.size());
     Bk::from_host(w.positions, host_pos.data(), host_pos.size());
     embed(w.x, host_tok.data(), N);
+    if (const auto* rows = this->active_tokens()) rows->add_to_embeddings(w.x, host_tok.data(), N);
     for (int l = 0; l < cfg_.n_layer; ++l) {
       Bk::rmsnorm_forward(w.ln, nullptr, w.x, P_.attn_norm + l * C, N, C, cfg_.norm_eps);
       linear_forward(w.q, w.ln, N, l, llama::wq, w.u);
@@ -209,6 +214,7 @@ class LlamaTransformer
     Bk::rmsnorm_forward(w.ln, nullptr, w.x, P_.norm, N, C, cfg_.norm_eps);
     Bk::matmul_forward(w.logits, w.ln, P_.lm_head, static_cast<const Scalar*>(nullptr), N, C,
                        cfg_.vocab_size);
+    if (const auto* rows = this->active_tokens()) rows->add_to_logits(w.logits, w.ln, N);
     return {w.logits, static_cast<std::size_t>(N) * cfg_.vocab_size};
   }
 

@@ -34,6 +34,7 @@ template <class Bk, class S, class Layout>
 class BasicLoraAdapters {
  public:
   using Config = typename Layout::Config;
+  using Backend = Bk;
 
   struct Slot {
     S* a;   // [r, in]

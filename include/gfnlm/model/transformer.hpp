@@ -111,6 +111,7 @@ class Transformer
     const int32_t* tok = Bk::data(tokens_);
     auto& a = A_;
     Bk::encoder_forward(a.encoded, tok, P_.wte, P_.wpe, B, T, C);
+    if (const auto* rows = this->active_tokens()) rows->add_to_embeddings(a.encoded, tokens, N);
     for (int l = 0; l < L; ++l) {
       const Scalar* x = l == 0 ? a.encoded : a.residual3 + (l - 1) * NC;
       Scalar* ln1 = a.ln1 + l * NC;
@@ -137,6 +138,7 @@ class Transformer
                           P_.lnfb, N, C);
     Bk::matmul_forward(a.logits, a.lnf, P_.lm_head, static_cast<const Scalar*>(nullptr), N, C,
                        cfg_.vocab_size);
+    if (const auto* rows = this->active_tokens()) rows->add_to_logits(a.logits, a.lnf, N);
   }
 
   // Accumulates parameter gradients given d loss / d logits [B, T, V] of the last forward:
@@ -151,6 +153,7 @@ class Transformer
     // head, then the final LayerNorm into the residual-stream gradient dx
     Bk::matmul_backward(a.dln, base ? G_.lm_head : nullptr, nullptr, dlogits, a.lnf, P_.lm_head, N,
                         C, cfg_.vocab_size, Scalar(1), false);
+    if (auto* rows = this->active_tokens()) rows->backward_logits(dlogits, a.lnf, a.dln, N);
     Bk::fill(a.dx, static_cast<std::size_t>(NC), Scalar(0));
     Bk::layernorm_backward(a.dx, base ? G_.lnfw : nullptr, base ? G_.lnfb : nullptr, a.dln,
                            a.residual3 + (L - 1) * NC, P_.lnfw, a.lnf_mean, a.lnf_rstd, N, C);
@@ -173,6 +176,7 @@ class Transformer
                              a.ln1_mean + l * N, a.ln1_rstd + l * N, N, C);
     }
     if (base) Bk::encoder_backward(G_.wte, G_.wpe, a.dx, Bk::data(tokens_), B, T, C);
+    if (auto* rows = this->active_tokens()) rows->backward_embeddings(a.dx, Bk::data(tokens_), N);
   }
 
   // ---- incremental decoding -----------------------------------------------------------------
@@ -200,6 +204,7 @@ class Transformer
     Bk::from_host(w.rows, host_row.data(), host_row.size());
     Bk::from_host(w.positions, host_pos.data(), host_pos.size());
     Bk::encoder_forward_at(w.x, w.tokens, w.positions, P_.wte, P_.wpe, N, C);
+    if (const auto* rows = this->active_tokens()) rows->add_to_embeddings(w.x, host_tok.data(), N);
     for (int l = 0; l < cfg_.n_layer; ++l) {
       Bk::layernorm_forward(w.ln, static_cast<Scalar*>(nullptr), static_cast<Scalar*>(nullptr), w.x,
                             P_.ln1w + l * C, P_.ln1b + l * C, N, C);
@@ -220,6 +225,7 @@ class Transformer
                           P_.lnfw, P_.lnfb, N, C);
     Bk::matmul_forward(w.logits, w.ln, P_.lm_head, static_cast<const Scalar*>(nullptr), N, C,
                        cfg_.vocab_size);
+    if (const auto* rows = this->active_tokens()) rows->add_to_logits(w.logits, w.ln, N);
     return {w.logits, static_cast<std::size_t>(N) * cfg_.vocab_size};
   }
 
