@@ -81,6 +81,13 @@ inline CLI::Validator probability() {
   return in_range(0.0, 1.0);
 }
 
+// A text that must not be empty (a prompt).
+inline CLI::Validator non_empty() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string { return text.empty() ? "must not be empty" : ""; },
+      "not empty");
+}
+
 // OpenMP thread count: 0 is OpenMP's default (OMP_NUM_THREADS or one per core). The bound keeps
 // libgomp from failing half-way through creating threads (100000 crashed); 256 threads run here.
 inline constexpr int kMaxThreads = 256;

@@ -96,16 +96,17 @@ std::string histograms_svg(const ui::ExperimentResults& results, int samples,
   return gfnlm::to_svg(chart);
 }
 
-// The experiment on a real checkpoint (issue 5's --model / --tokenizer): the paper's prompt after
-// the tokenizer's BOS (when it has one), STOP = its end-of-sequence token or "\n".
+// The experiment on a real checkpoint (issue 5's --model / --tokenizer): the prompt (the paper's
+// unless --prompt) after the tokenizer's BOS (when it has one), STOP = its end-of-sequence token
+// or "\n".
 template <class Model, gfnlm::Tokenizer Tok>
 ui::ExperimentResults run_on(Model& model, const Tok& tok, const std::string& stop_name,
-                             const ui::ExperimentConfig& config, double load_seconds,
+                             const std::string& prompt_text, const ui::ExperimentConfig& config,
+                             double load_seconds,
                              const std::function<void(std::string_view)>& progress,
                              const ui::ResultsCallback& on_evaluated) {
   std::vector<int32_t> prompt;
   if (tok.bos_id() >= 0) prompt.push_back(tok.bos_id());
-  const std::string prompt_text(ui::kPaperPrompt);
   for (const auto t : tok.encode(prompt_text)) prompt.push_back(t);
   int32_t stop = tok.eos_id();
   if (stop_name == "newline") {
@@ -131,7 +132,7 @@ ui::ExperimentResults run_on(Model& model, const Tok& tok, const std::string& st
 }
 
 ui::ExperimentResults run_real_model(const std::string& model_path, const std::string& tok_path,
-                                     const std::string& stop_name,
+                                     const std::string& stop_name, const std::string& prompt_text,
                                      const ui::ExperimentConfig& config,
                                      const std::function<void(std::string_view)>& progress,
                                      const ui::ResultsCallback& on_evaluated) {
@@ -140,7 +141,7 @@ ui::ExperimentResults run_real_model(const std::string& model_path, const std::s
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   return gfnlm::program::with_checkpoint(model_path, tok_path, [&](auto& model, const auto& tok) {
-    return run_on(model, tok, stop_name, config, since(), progress, on_evaluated);
+    return run_on(model, tok, stop_name, prompt_text, config, since(), progress, on_evaluated);
   });
 }
 
@@ -186,6 +187,7 @@ int run_program(int argc, char** argv) {
   bool quick = false, no_cache = false;
   std::string out_dir = "uniform_integers_out", model_path, tokenizer_path, objective = "subtb";
   std::string cache_dir = ui::default_cache_dir().string(), stop_name = "eos";
+  std::string prompt_text(ui::kPaperPrompt);
   int threads = 0, lora_rank = config.lora.rank;
   app.add_flag("--quick", quick, "Small budget for a smoke test (under a minute)");
   app.add_option("--seed", config.seed, "Seed of the fine-tunings and the evaluation")
@@ -222,8 +224,9 @@ int run_program(int argc, char** argv) {
     return app.add_option(flag, value, fmt::format("{} {}", what, with_quick(value, quick_value)))
         ->check(program::at_least(1));
   };
-  auto* gfn_steps =
-      steps("--gfn-steps", config.gfn_steps, quick_config.gfn_steps, "GFlowNet training steps");
+  auto* gfn_steps = steps(
+      "--gfn-steps", config.gfn_steps, quick_config.gfn_steps,
+      fmt::format("GFlowNet training steps, {} with --model,", ui::kRealModelGfnSteps).c_str());
   auto* ppo_steps =
       steps("--ppo-steps", config.ppo_steps, quick_config.ppo_steps, "PPO rollout batches");
   auto* sft_steps = steps("--sft-steps", config.sft_steps, quick_config.sft_steps, "SFT steps");
@@ -268,6 +271,11 @@ int run_program(int argc, char** argv) {
                              e.t_low))
       ->check(program::in_range(e.t_low, 100))
       ->capture_default_str();
+  app.add_option("--replay-rows", e.replay_rows_per_query,
+                 "GFlowNet exploration: of each fresh group's rows, this many replayed from the "
+                 "buffer (below --gfn-batch)")
+      ->check(program::in_range(0, 4095))
+      ->capture_default_str();
   app.add_option("--subtb-root-flow", config.gfn_subtb_root_flow,
                  "Modified SubTB: learned log F of the masked root (1) or none (0)")
       ->check(CLI::IsMember({"0", "1"}))
@@ -280,6 +288,30 @@ int run_program(int argc, char** argv) {
                  "GFlowNet replay: near-duplicate tolerance (0: exact duplicates only)")
       ->check(program::in_range(0, 1))
       ->capture_default_str();
+  app.add_option("--seed-answers", config.seed_answers,
+                 "Known-good answers, evenly spaced over 0..100, seeded into the GFlowNet's replay "
+                 "buffer; SFT then trains on them alone (for a base that never answers validly) "
+                 "(default 0; with --model: " +
+                     std::to_string(ui::kRealModelSeedAnswers) + ")")
+      ->check(program::in_range(0, ui::kNumValues));
+  app.add_option("--stop-after-digit", config.stop_after_digit,
+                 "STOP only right after a token ending in a digit, for GFlowNet, PPO and SFT alike "
+                 "(default 0; with --model: 1)")
+      ->check(CLI::IsMember({"0", "1"}));
+  app.add_option("--digits-only", config.digits_only,
+                 "Vocabulary mask: only tokens that are all digits (and STOP), for GFlowNet, PPO "
+                 "and SFT alike")
+      ->check(CLI::IsMember({"0", "1"}))
+      ->capture_default_str();
+  app.add_option("--train-answer-tokens", config.train_answer_tokens,
+                 "Each fine-tuning also trains the embedding and head rows of the digit tokens "
+                 "and STOP (for a base that never learned them, as stories260K) (default 0; with "
+                 "--model: 1)")
+      ->check(CLI::IsMember({"0", "1"}));
+  app.add_option("--prompt", prompt_text,
+                 "With --model: the request (default: the paper's); another wording is a "
+                 "validation prompt for choosing settings")
+      ->check(program::non_empty());
   app.add_option("--curve-every", config.gfn_curve_every,
                  "Record the GFlowNet's exact KL and validity every N steps (0: never)")
       ->check(program::at_least(0))
@@ -289,6 +321,7 @@ int run_program(int argc, char** argv) {
   // Everything is checked before any work: combinations, paths, the whole config.
   GFNLM_CHECK(!model_path.empty() || tokenizer_path.empty(), "--tokenizer needs --model");
   GFNLM_CHECK(!model_path.empty() || app.count("--stop") == 0, "--stop needs --model");
+  GFNLM_CHECK(!model_path.empty() || app.count("--prompt") == 0, "--prompt needs --model");
   if (!model_path.empty()) program::require_existing(model_path, "--model");
   if (!tokenizer_path.empty()) program::require_existing(tokenizer_path, "--tokenizer");
   if (p_on->count() + p_tempered->count() > 0) {
@@ -308,6 +341,15 @@ int run_program(int argc, char** argv) {
     if (pretrain_steps->count() == 0) config.base.steps = quick_config.base.steps;
     if (app.count("--samples") == 0) config.samples = quick_config.samples;
   }
+  if (!model_path.empty()) {  // a real checkpoint: the help of with_real_model_help, where unset
+    const auto help = ui::with_real_model_help(config);
+    if (app.count("--train-answer-tokens") == 0)
+      config.train_answer_tokens = help.train_answer_tokens;
+    if (app.count("--seed-answers") == 0) config.seed_answers = help.seed_answers;
+    if (app.count("--stop-after-digit") == 0) config.stop_after_digit = help.stop_after_digit;
+    if (app.count("--digits-only") == 0) config.digits_only = help.digits_only;
+    if (gfn_steps->count() == 0 && !quick) config.gfn_steps = help.gfn_steps;
+  }
   config.lora.rank = lora_rank;
   config.lora.alpha = double(lora_rank);
   config.gfn_objective = objective == "tb" ? ui::ExperimentConfig::Objective::trajectory_balance
@@ -323,7 +365,7 @@ int run_program(int argc, char** argv) {
     fmt::print(stderr, "{}\n", line);
     std::fflush(stderr);
   };
-  const std::string prompt(model_path.empty() ? ui::kCharPrompt : ui::kPaperPrompt);
+  const std::string prompt(model_path.empty() ? std::string(ui::kCharPrompt) : prompt_text);
   const auto json_path = std::filesystem::path(out_dir) / "results.json";
   const auto write_json = [&](const ui::ExperimentResults& r, bool complete) {
     const auto j = results_json(r, config, prompt, objective, model_path, tokenizer_path, stop_name,
@@ -335,9 +377,9 @@ int run_program(int argc, char** argv) {
   // results.json is rewritten after every model's evaluation ("complete": false until the end).
   const auto on_evaluated = [&](const ui::ExperimentResults& r) { write_json(r, false); };
   const ui::ExperimentResults results =
-      model_path.empty()
-          ? ui::run_experiment(config, progress, on_evaluated)
-          : run_real_model(model_path, tokenizer_path, stop_name, config, progress, on_evaluated);
+      model_path.empty() ? ui::run_experiment(config, progress, on_evaluated)
+                         : run_real_model(model_path, tokenizer_path, stop_name, prompt, config,
+                                          progress, on_evaluated);
 
   fmt::print("\n{:<10} {:>8} {:>13} {:>14} {:>8} {:>9} {:>10}\n", "model", "valid %",
              "KL(valid||U)", "KL(+invalid)", "TV", "distinct", "train s");

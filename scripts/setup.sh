@@ -12,7 +12,7 @@ if [[ "${GFNLM_WITH_TORCH:-0}" == 1 ]]; then
   packages+=(python3-torch libopenblas0-pthread)
 fi
 if [[ "${GFNLM_WITH_CLANG:-0}" == 1 ]]; then
-  packages+=(clang libclang-rt-14-dev)  # libFuzzer targets (tests/fuzz)
+  packages+=(clang libclang-rt-14-dev ninja-build)  # libFuzzer targets (tests/fuzz); CI builds CUDA with Ninja
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -26,6 +26,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -34,6 +35,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace gfnlm::uniform_integers {
@@ -43,6 +46,11 @@ namespace gfnlm::uniform_integers {
 // docs/uniform_integers.md), so this is some 20 minutes per model and 80 for the four; a larger
 // request (2e9 ran for hours) is almost surely a typo, refused before any work.
 inline constexpr int kMaxSamples = 1'000'000;
+
+// What a real checkpoint gets by default (with_real_model_help): seeded answers, and GFlowNet
+// steps (the validation runs used 800).
+inline constexpr int kRealModelSeedAnswers = 10;
+inline constexpr int kRealModelGfnSteps = 800;
 
 struct ExperimentConfig {
   BaseModelConfig base{};
@@ -99,7 +107,25 @@ struct ExperimentConfig {
   int ppo_batch = 64;  // episodes per step
   PpoRewardScheme ppo_reward{};
 
-  // SFT: maximum likelihood on integers drawn uniformly from 0..100.
+  // Help for a base that never answers validly (issue 24; docs/concepts.md, "When the base never
+  // succeeds"), given to all three fine-tunings alike so the comparison stays fair:
+  // - seed_answers: this many known-good answers, evenly spaced over 0..100 (seeded_answers()),
+  //   go into the GFlowNet's replay buffer before its first step (Sampler::seed_buffer) and are
+  //   SFT's only data (without them SFT draws from all 101 integers, more than the others know);
+  // - stop_after_digit: STOP is legal only right after a token whose text ends in a digit
+  //   (SamplerConfig::stop_after_tokens), in the GFlowNet's sampler, PPO's rollouts and the PPO,
+  //   SFT and GFlowNet evaluations; the base is evaluated as it is.
+  // - digits_only: the vocabulary mask allows only tokens whose text is all digits (and STOP),
+  //   in the same places as stop_after_digit.
+  // - train_answer_tokens: each fine-tuning also trains the embedding and head rows of the digit
+  //   tokens and STOP (LoraHost::enable_trainable_tokens), for a base that never learned them:
+  //   stories260K's are one and the same vector (model/trainable_tokens.hpp).
+  int seed_answers = 0;
+  bool stop_after_digit = false;
+  bool digits_only = false;
+  bool train_answer_tokens = false;
+
+  // SFT: maximum likelihood on integers drawn uniformly from 0..100 (or from the seeded answers).
   int sft_steps = 200;
   int sft_batch = 32;
   double sft_lr = 1e-3;
@@ -141,6 +167,9 @@ struct ExperimentConfig {
                 "ExperimentConfig: gfn_buffer_tolerance = {} must be >= 0", gfn_buffer_tolerance);
     GFNLM_CHECK(gfn_curve_every >= 0, "ExperimentConfig: gfn_curve_every = {} must be >= 0",
                 gfn_curve_every);
+    GFNLM_CHECK(seed_answers >= 0 && seed_answers <= kNumValues,
+                "ExperimentConfig: seed_answers = {} must be from 0 to {} (the valid answers)",
+                seed_answers, kNumValues);
     gfn_exploration.validate();
   }
 
@@ -156,6 +185,82 @@ struct ExperimentConfig {
     return c;
   }
 };
+
+// The n seeded answers of ExperimentConfig::seed_answers: evenly spaced over 0..100, both ends
+// included (n = 10: 0 11 22 33 44 56 67 78 89 100), so one-, two- and three-digit answers are all
+// shown; n = 1: 50. Chosen by a rule, not by what the base or the GFlowNet finds hard.
+inline std::vector<int> seeded_answers(int n) {
+  std::vector<int> out;
+  for (int i = 0; i < n; ++i) {
+    const int v = n == 1 ? 50 : static_cast<int>(std::lround(100.0 * i / (n - 1)));
+    if (out.empty() || out.back() != v) out.push_back(v);
+  }
+  return out;
+}
+
+// The tokens after which STOP may end an answer under ExperimentConfig::stop_after_digit: every
+// token whose text after the prompt ends in a digit ("7", "<0x37>", "42").
+template <Tokenizer Tok>
+std::vector<int32_t> digit_final_tokens(const AnswerCodec<Tok>& codec, int vocab_size,
+                                        int32_t stop) {
+  std::vector<int32_t> out;
+  for (int32_t v = 0; v < vocab_size; ++v) {
+    if (v == stop) continue;
+    const std::string text = codec.text(std::span<const int32_t>(&v, 1));
+    if (!text.empty() && text.back() >= '0' && text.back() <= '9') out.push_back(v);
+  }
+  GFNLM_CHECK(!out.empty(), "stop_after_digit: no token of the vocabulary ends in a digit");
+  return out;
+}
+
+// The tokens of ExperimentConfig::digits_only: every token whose text after the prompt is all
+// digits, and STOP.
+template <Tokenizer Tok>
+std::vector<int32_t> digit_tokens(const AnswerCodec<Tok>& codec, int vocab_size, int32_t stop) {
+  std::vector<int32_t> out;
+  for (int32_t v = 0; v < vocab_size; ++v) {
+    const std::string text = codec.text(std::span<const int32_t>(&v, 1));
+    const bool digits = !text.empty() && std::all_of(text.begin(), text.end(),
+                                                     [](char c) { return c >= '0' && c <= '9'; });
+    if (digits || v == stop) out.push_back(v);
+  }
+  GFNLM_CHECK(out.size() > 1, "digits_only: no token of the vocabulary is all digits");
+  return out;
+}
+
+// The masks of ExperimentConfig's stop_after_digit and digits_only as (allowed tokens, stop-after
+// tokens); empty lists when they are off.
+template <Tokenizer Tok>
+std::pair<std::vector<int32_t>, std::vector<int32_t>> help_tokens(const AnswerCodec<Tok>& codec,
+                                                                  int vocab_size, int32_t stop,
+                                                                  const ExperimentConfig& config) {
+  std::pair<std::vector<int32_t>, std::vector<int32_t>> out;
+  if (config.digits_only) out.first = digit_tokens(codec, vocab_size, stop);
+  if (config.stop_after_digit) out.second = digit_final_tokens(codec, vocab_size, stop);
+  return out;
+}
+
+// The mask PPO's rollouts and the evaluation of PPO and SFT use: ExperimentConfig's
+// stop_after_digit and digits_only, nothing else (null when both are off).
+template <Tokenizer Tok>
+std::optional<LogitMask> help_mask(const AnswerCodec<Tok>& codec, int vocab_size, int32_t stop,
+                                   const ExperimentConfig& config) {
+  if (!config.stop_after_digit && !config.digits_only) return std::nullopt;
+  const auto [allowed, after] = help_tokens(codec, vocab_size, stop, config);
+  return LogitMask(vocab_size, stop, 0, allowed, after);
+}
+
+// The help a real checkpoint gets by default (the example applies it to the flags a user left
+// unset; docs/concepts.md, "When the base never succeeds"). Chosen on a validation prompt
+// ("Pick a random number from 0 to 100: ", seed 100), never on the paper's prompt; the measured
+// cases are in docs/uniform_integers.md.
+inline ExperimentConfig with_real_model_help(ExperimentConfig c) {
+  c.train_answer_tokens = true;
+  c.seed_answers = kRealModelSeedAnswers;
+  c.stop_after_digit = true;
+  c.gfn_steps = kRealModelGfnSteps;
+  return c;
+}
 
 struct ModelResult {
   std::string name;          // "base", "PPO", "SFT", "GFlowNet"
@@ -220,7 +325,23 @@ LogitMask train_gflownet(P& policy, O objective, const AnswerCodec<Tok>& codec,
   sc.reward_temperature = config.gfn_reward_temperature;
   sc.seed = config.seed * 7 + 1;
   sc.quiet = true;  // the loop below reports through say()
+  std::tie(sc.allowed_tokens, sc.stop_after_tokens) =
+      help_tokens(codec, policy.vocab_size(), policy.stop_token(), config);
   Sampler<P, GfnLogReward<Tok>, O> sampler(policy, reward, sc, std::move(objective));
+  if (config.seed_answers > 0) {
+    std::vector<std::vector<int32_t>> seeds;
+    for (int v : seeded_answers(config.seed_answers)) {
+      seeds.push_back(codec.tokens(std::to_string(v)));
+      const auto read = codec.parse(seeds.back());
+      GFNLM_CHECK(read.is_valid() && read.value == v,
+                  "seed answer {}: its tokens [{}] read back as {:?}, not the answer (tokenizer "
+                  "merges across the prompt's end?)",
+                  v, fmt::join(seeds.back(), " "), codec.text(seeds.back()));
+    }
+    const int stored = sampler.seed_buffer(query, seeds);
+    say(fmt::format("  GFlowNet: {} of {} seeded answers in the replay buffer", stored,
+                    seeds.size()));
+  }
   const std::vector<LmQuery> groups(std::max(config.gfn_groups, 1), query);
   for (int step = 0; step < config.gfn_steps; ++step) {
     const auto m = sampler.train_step(std::span<const LmQuery>(groups));
@@ -259,6 +380,8 @@ AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const AnswerCodec<
   if (log_z_out) log_q_batch.resize(n, 0);
   std::optional<LogitMask> own_mask;
   if (!mask) own_mask.emplace(policy.vocab_size(), policy.stop_token(), 0);
+  std::optional<GfnLogReward<Tok>> gfn_reward;  // the GFlowNet's reward, for log Z
+  if (log_z_out) gfn_reward.emplace(codec, *reward);
   const RolloutSpec<typename P::Query> spec{mask ? mask : &*own_mask, kMaxAnswerTokens, nullptr};
   for (int start = 0; start < n; start += chunk) {
     const int rows = std::min(chunk, n - start);
@@ -276,8 +399,7 @@ AnswerCounts evaluate_policy(P& policy, const LmQuery& query, const AnswerCodec<
       if (!answer.is_valid()) ++counts.invalid_text[codec.text(z)];
       if (!log_z_out) continue;
       log_q_batch.log_stop(start + b, 0) = samples[b].log_q;
-      log_q_batch.log_r(start + b, 0) =
-          gfn_log_reward(codec.parse(z), static_cast<int>(z.size()), *reward);
+      log_q_batch.log_r(start + b, 0) = (*gfn_reward)(0, z);
       log_q_batch.query[start + b] = 0;
     }
     if (progress) progress(start + rows, n);
@@ -368,6 +490,8 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
     Model m = base;
     Rng init(config.seed * 1000003ULL + salt);
     m.enable_lora(config.lora, init);
+    if (config.train_answer_tokens)
+      m.enable_trainable_tokens(digit_tokens(codec, m.config().vocab_size, stop));
     return m;
   };
   Policy base_policy(base, stop);
@@ -386,8 +510,10 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
   Model ppo_model = adapted(2);
   Policy ppo_policy(ppo_model, stop);
   const PpoReward<Tok> ppo_reward(codec, config.ppo_reward);
+  const std::optional<LogitMask> helped = help_mask(codec, base_policy.vocab_size(), stop, config);
+  const LogitMask* helped_ptr = helped ? &*helped : nullptr;
   PpoTrainer ppo(ppo_policy, frozen_reference(base_policy), ppo_reward, config.ppo,
-                 config.seed * 7 + 2);
+                 config.seed * 7 + 2, helped_ptr);
   const std::vector<LmQuery> ppo_queries(config.ppo_batch, query);
   t0 = detail::Clock::now();
   for (int step = 0; step < config.ppo_steps; ++step) {
@@ -404,14 +530,18 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
   // SFT on integers drawn uniformly.
   Model sft_model = adapted(3);
   Policy sft_policy(sft_model, stop);
-  SftTrainer sft(sft_policy, SftConfig{.lr = config.sft_lr});
+  SftTrainer sft(sft_policy, SftConfig{.lr = config.sft_lr}, helped_ptr);
   const std::vector<LmQuery> sft_queries(config.sft_batch, query);
+  const std::vector<int> sft_pool = seeded_answers(config.seed_answers);  // empty: all 101
   t0 = detail::Clock::now();
   for (int step = 0; step < config.sft_steps; ++step) {
     std::vector<std::vector<int32_t>> targets;
     targets.reserve(config.sft_batch);
-    for (int i = 0; i < config.sft_batch; ++i)
-      targets.push_back(codec.tokens(std::to_string(kMinValue + int(rng.below(kNumValues)))));
+    for (int i = 0; i < config.sft_batch; ++i) {
+      const int v = sft_pool.empty() ? kMinValue + int(rng.below(kNumValues))
+                                     : sft_pool[rng.below(sft_pool.size())];
+      targets.push_back(codec.tokens(std::to_string(v)));
+    }
     const double nll = sft.train_step(sft_queries, targets);
     if (step % 20 == 0 || step + 1 == config.sft_steps)
       say(fmt::format("  SFT step {:4d}/{}  NLL/token {:.4f}", step + 1, config.sft_steps, nll));
@@ -432,8 +562,8 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
   };
   say(fmt::format("evaluating {} samples per model", config.samples));
   evaluate(base_result, base_policy, false);
-  evaluate(ppo_result, ppo_policy, false);
-  evaluate(sft_result, sft_policy, false);
+  evaluate(ppo_result, ppo_policy, false, helped_ptr);
+  evaluate(sft_result, sft_policy, false, helped_ptr);
   evaluate(gfn_result, gfn_policy, true, &gfn_mask);
   results.total_seconds = detail::seconds_since(t_total);
   return results;

@@ -10,6 +10,7 @@
 // PPO: the reference's scalar scheme, +16 valid, -8 out of range, -16 empty, and lower still for
 // text that is not a number at all. Every valid integer earns the same reward, which is why
 // reward maximisation makes the model valid but cannot make it uniform (the point of the task).
+#include <gfnlm/core/error.hpp>
 #include <gfnlm/tasks/uniform_integers/answer.hpp>
 #include <gfnlm/text/tokenizer.hpp>
 
@@ -26,6 +27,13 @@ namespace gfnlm::uniform_integers {
 struct GfnRewardConfig {
   double valid = 8.0;               // log R of "integer 0..100 then stop"
   double invalid_per_token = -8.0;  // log R of anything else, per token (min. one token)
+  // A valid integer earns `valid` only in the tokenizer's own encoding of it (AnswerCodec::
+  // tokens); another token sequence with the same text scores as invalid. A sub-word vocabulary
+  // spells most integers several ways (stories260K has each digit as a piece and as a
+  // byte-fallback token, so "42" four ways and "100" eight): crediting every spelling makes the
+  // target weight an integer by its number of spellings (KL 0.019 from uniform there) instead of
+  // uniformly. A char vocabulary has one spelling per text, so nothing changes for it.
+  bool canonical_only = true;
 };
 
 inline double gfn_log_reward(const Answer& answer, int num_tokens,
@@ -121,13 +129,30 @@ template <Tokenizer Tok>
 class GfnLogReward {
  public:
   explicit GfnLogReward(const Tok& tokenizer, GfnRewardConfig config = {})
-      : codec_(tokenizer), config_(config) {}
+      : GfnLogReward(AnswerCodec<Tok>(tokenizer), config) {}
+  // Each integer's own encoding must read back as that integer, or no sequence could earn it.
   explicit GfnLogReward(AnswerCodec<Tok> codec, GfnRewardConfig config = {})
-      : codec_(std::move(codec)), config_(config) {}
+      : codec_(std::move(codec)), config_(config) {
+    if (!config_.canonical_only) return;
+    for (int v = kMinValue; v <= kMaxValue; ++v) {
+      canonical_.push_back(codec_.tokens(std::to_string(v)));
+      const Answer back = codec_.parse(canonical_.back());
+      GFNLM_CHECK(back.is_valid() && back.value == v,
+                  "GfnLogReward: the tokenizer's encoding of {} reads back as {:?}, so no token "
+                  "sequence could earn its reward",
+                  v, codec_.text(canonical_.back()));
+    }
+  }
 
   template <class Query>
   double operator()(const Query& /*query*/, std::span<const int32_t> z) const {
-    return gfn_log_reward(codec_.parse(z), static_cast<int>(z.size()), config_);
+    Answer answer = codec_.parse(z);
+    if (answer.is_valid() && config_.canonical_only) {
+      const auto& own = canonical_[answer.value - kMinValue];
+      if (!std::equal(z.begin(), z.end(), own.begin(), own.end()))
+        answer.kind = AnswerKind::unparseable;  // the right text, another spelling
+    }
+    return gfn_log_reward(answer, static_cast<int>(z.size()), config_);
   }
 
   const GfnRewardConfig& config() const { return config_; }
@@ -135,6 +160,7 @@ class GfnLogReward {
  private:
   AnswerCodec<Tok> codec_;
   GfnRewardConfig config_;
+  std::vector<std::vector<int32_t>> canonical_;  // [101] each integer's own tokens
 };
 
 // The scalar terminal reward of PPO for answer tokens z; `stopped` false scores `unfinished`.
