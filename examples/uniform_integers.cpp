@@ -331,6 +331,9 @@ int run_program(int argc, char** argv) {
                 e.p_on_policy, e.p_tempered);
     e.p_replay = std::max(0.0, e.p_replay);
   }
+  GFNLM_CHECK(e.replay_rows_per_query < config.gfn_batch,
+              "--replay-rows {} leaves no fresh row: it must be below --gfn-batch {}",
+              e.replay_rows_per_query, config.gfn_batch);
   GFNLM_CHECK(config.base.d_model % config.base.n_head == 0,
               "--base-width {} is not a multiple of the base model's {} heads", config.base.d_model,
               config.base.n_head);

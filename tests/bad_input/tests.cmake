@@ -82,7 +82,13 @@ gfnlm_bad_input_rows(uniform_integers ROWS
     "tokenizer_alone|--tokenizer needs --model|--tokenizer|x"
     "stop_alone|--stop needs --model|--stop|newline"
     "model_missing|--model '/nonexistent': no such file|--model|/nonexistent"
-    "no_cache_and_cache_dir|excludes|--no-cache|--cache-dir|x")
+    "no_cache_and_cache_dir|excludes|--no-cache|--cache-dir|x"
+    "seed_answers_too_many|--seed-answers: 102 is not from 0 to 101|--seed-answers|102"
+    "stop_after_digit_two|--stop-after-digit: 2 not in|--stop-after-digit|2"
+    "train_answer_tokens_two|--train-answer-tokens: 2 not in|--train-answer-tokens|2"
+    "replay_rows_negative|--replay-rows: -1 is not from 0|--replay-rows|-1"
+    "replay_rows_all|--replay-rows 8 leaves no fresh row|--replay-rows|8"
+    "prompt_alone|--prompt needs --model|--prompt|x")
 gfnlm_bad_input(uniform_integers model_truncated "model.bin.: the header .* implies [0-9]+ bytes but the file has 4000" NEEDS ${stories}/model.bin
   PREPARE sh -c "head -c 4000 ${stories}/model.bin > @WORK@/model.bin"
   ARGS --model @WORK@/model.bin --tokenizer ${stories}/tok512.bin)

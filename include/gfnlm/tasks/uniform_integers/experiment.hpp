@@ -171,6 +171,10 @@ struct ExperimentConfig {
                 "ExperimentConfig: seed_answers = {} must be from 0 to {} (the valid answers)",
                 seed_answers, kNumValues);
     gfn_exploration.validate();
+    GFNLM_CHECK(gfn_exploration.replay_rows_per_query < gfn_batch,
+                "ExperimentConfig: gfn_exploration.replay_rows_per_query = {} must be below "
+                "gfn_batch = {}",
+                gfn_exploration.replay_rows_per_query, gfn_batch);
   }
 
   // The settings of --quick (a test runs it): a shorter pretraining and fine-tuning, fewer
