@@ -22,6 +22,7 @@
 #include <gfnlm/tasks/uniform_integers/base_model.hpp>
 #include <gfnlm/tasks/uniform_integers/corpus.hpp>
 #include <gfnlm/tasks/uniform_integers/exact.hpp>
+#include <gfnlm/tasks/uniform_integers/help.hpp>
 #include <gfnlm/tasks/uniform_integers/reward.hpp>
 
 #include <fmt/format.h>
@@ -190,70 +191,6 @@ struct ExperimentConfig {
   }
 };
 
-// The n seeded answers of ExperimentConfig::seed_answers: evenly spaced over 0..100, both ends
-// included (n = 10: 0 11 22 33 44 56 67 78 89 100), so one-, two- and three-digit answers are all
-// shown; n = 1: 50. Chosen by a rule, not by what the base or the GFlowNet finds hard.
-inline std::vector<int> seeded_answers(int n) {
-  std::vector<int> out;
-  for (int i = 0; i < n; ++i) {
-    const int v = n == 1 ? 50 : static_cast<int>(std::lround(100.0 * i / (n - 1)));
-    if (out.empty() || out.back() != v) out.push_back(v);
-  }
-  return out;
-}
-
-// The tokens after which STOP may end an answer under ExperimentConfig::stop_after_digit: every
-// token whose text after the prompt ends in a digit ("7", "<0x37>", "42").
-template <Tokenizer Tok>
-std::vector<int32_t> digit_final_tokens(const AnswerCodec<Tok>& codec, int vocab_size,
-                                        int32_t stop) {
-  std::vector<int32_t> out;
-  for (int32_t v = 0; v < vocab_size; ++v) {
-    if (v == stop) continue;
-    const std::string text = codec.text(std::span<const int32_t>(&v, 1));
-    if (!text.empty() && text.back() >= '0' && text.back() <= '9') out.push_back(v);
-  }
-  GFNLM_CHECK(!out.empty(), "stop_after_digit: no token of the vocabulary ends in a digit");
-  return out;
-}
-
-// The tokens of ExperimentConfig::digits_only: every token whose text after the prompt is all
-// digits, and STOP.
-template <Tokenizer Tok>
-std::vector<int32_t> digit_tokens(const AnswerCodec<Tok>& codec, int vocab_size, int32_t stop) {
-  std::vector<int32_t> out;
-  for (int32_t v = 0; v < vocab_size; ++v) {
-    const std::string text = codec.text(std::span<const int32_t>(&v, 1));
-    const bool digits = !text.empty() && std::all_of(text.begin(), text.end(),
-                                                     [](char c) { return c >= '0' && c <= '9'; });
-    if (digits || v == stop) out.push_back(v);
-  }
-  GFNLM_CHECK(out.size() > 1, "digits_only: no token of the vocabulary is all digits");
-  return out;
-}
-
-// The masks of ExperimentConfig's stop_after_digit and digits_only as (allowed tokens, stop-after
-// tokens); empty lists when they are off.
-template <Tokenizer Tok>
-std::pair<std::vector<int32_t>, std::vector<int32_t>> help_tokens(const AnswerCodec<Tok>& codec,
-                                                                  int vocab_size, int32_t stop,
-                                                                  const ExperimentConfig& config) {
-  std::pair<std::vector<int32_t>, std::vector<int32_t>> out;
-  if (config.digits_only) out.first = digit_tokens(codec, vocab_size, stop);
-  if (config.stop_after_digit) out.second = digit_final_tokens(codec, vocab_size, stop);
-  return out;
-}
-
-// The mask PPO's rollouts and the evaluation of PPO and SFT use: ExperimentConfig's
-// stop_after_digit and digits_only, nothing else (null when both are off).
-template <Tokenizer Tok>
-std::optional<LogitMask> help_mask(const AnswerCodec<Tok>& codec, int vocab_size, int32_t stop,
-                                   const ExperimentConfig& config) {
-  if (!config.stop_after_digit && !config.digits_only) return std::nullopt;
-  const auto [allowed, after] = help_tokens(codec, vocab_size, stop, config);
-  return LogitMask(vocab_size, stop, 0, allowed, after);
-}
-
 // The help a real checkpoint gets by default (the example applies it to the flags a user left
 // unset; docs/concepts.md, "When the base never succeeds"). Chosen on a validation prompt
 // ("Pick a random number from 0 to 100: ", seed 100), never on the paper's prompt; the measured
@@ -330,7 +267,8 @@ LogitMask train_gflownet(P& policy, O objective, const AnswerCodec<Tok>& codec,
   sc.seed = config.seed * 7 + 1;
   sc.quiet = true;  // the loop below reports through say()
   std::tie(sc.allowed_tokens, sc.stop_after_tokens) =
-      help_tokens(codec, policy.vocab_size(), policy.stop_token(), config);
+      answer_mask_tokens(codec, policy.vocab_size(), policy.stop_token(),
+                         {config.digits_only, config.stop_after_digit});
   Sampler<P, GfnLogReward<Tok>, O> sampler(policy, reward, sc, std::move(objective));
   if (config.seed_answers > 0) {
     std::vector<std::vector<int32_t>> seeds;
@@ -514,7 +452,8 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
   Model ppo_model = adapted(2);
   Policy ppo_policy(ppo_model, stop);
   const PpoReward<Tok> ppo_reward(codec, config.ppo_reward);
-  const std::optional<LogitMask> helped = help_mask(codec, base_policy.vocab_size(), stop, config);
+  const std::optional<LogitMask> helped = answer_mask(
+      codec, base_policy.vocab_size(), stop, {config.digits_only, config.stop_after_digit});
   const LogitMask* helped_ptr = helped ? &*helped : nullptr;
   PpoTrainer ppo(ppo_policy, frozen_reference(base_policy), ppo_reward, config.ppo,
                  config.seed * 7 + 2, helped_ptr);
