@@ -88,6 +88,7 @@ gfnlm_bad_input_rows(uniform_integers ROWS
     "train_answer_tokens_two|--train-answer-tokens: 2 not in|--train-answer-tokens|2"
     "replay_rows_negative|--replay-rows: -1 is not from 0|--replay-rows|-1"
     "replay_rows_all|--replay-rows 8 leaves no fresh row|--replay-rows|8"
+    "digits_only_two|--digits-only: 2 not in|--digits-only|2"
     "prompt_alone|--prompt needs --model|--prompt|x")
 gfnlm_bad_input(uniform_integers model_truncated "model.bin.: the header .* implies [0-9]+ bytes but the file has 4000" NEEDS ${stories}/model.bin
   PREPARE sh -c "head -c 4000 ${stories}/model.bin > @WORK@/model.bin"

@@ -9,6 +9,8 @@
 // GFNLM_FUZZ_WRITE_SEEDS=DIR makes the binary write seed inputs (real checkpoints of samplers
 // trained a few steps, so the replay-buffer section is not empty, in both modes) to DIR and exit:
 // make_seeds.py runs it, so the seeds always follow the current format.
+#include "../gfn_sampler/sampler_state.hpp"
+
 #include <gfnlm/core/sealed_file.hpp>
 #include <gfnlm/gfn/objectives/trajectory_balance.hpp>
 #include <gfnlm/gfn/sampler.hpp>
@@ -30,6 +32,7 @@
 namespace {
 
 using namespace gfnlm;
+using gfnlm::test::state_of;
 
 constexpr int kQueries = 2, kVocab = 4, kStop = 3, kMaxLen = 3;
 
@@ -71,19 +74,6 @@ struct Setup {
     sampler.set_progress_callback([](const StepMetrics&) {});
   }
 };
-
-// Everything a load may change.
-template <class S>
-std::string state_of(S& sampler) {
-  std::ostringstream os;
-  os << sampler.step() << '|';
-  for (const auto& p : sampler.policy().parameters())
-    os.write(reinterpret_cast<const char*>(p.value), std::streamsize(p.size * sizeof(float)));
-  for (const auto& p : sampler.objective().parameters())
-    os.write(reinterpret_cast<const char*>(p.value), std::streamsize(p.size * sizeof(float)));
-  sampler.buffer().save(os);
-  return os.str();
-}
 
 std::string file_bytes(const std::filesystem::path& path) {
   std::ifstream is(path, std::ios::binary);

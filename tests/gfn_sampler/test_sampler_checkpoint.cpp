@@ -3,6 +3,7 @@
 // replay buffer's section), appended bytes, a cut copy, an unsealed file of the old format, junk
 // inside a correctly resealed payload, NaN parameters, and a replay buffer holding trajectories
 // the sampler could not have sampled.
+#include "sampler_state.hpp"
 #include "support.hpp"
 
 #include <gfnlm/core/sealed_file.hpp>
@@ -21,6 +22,7 @@
 
 using namespace gfnlm;
 using Catch::Contains;
+using gfnlm::test::state_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -52,19 +54,6 @@ SamplerConfig small_config() {
 const auto reward = [](const int&, std::span<const int32_t> z) {
   return -0.3 * double(z.size()) + (z.empty() ? 0.0 : 0.2 * z[0]);
 };
-
-// Everything a load may change.
-template <class S>
-std::string state_of(S& sampler) {
-  std::ostringstream os;
-  os << sampler.step() << '|';
-  for (const auto& p : sampler.policy().parameters())
-    os.write(reinterpret_cast<const char*>(p.value), std::streamsize(p.size * sizeof(float)));
-  for (const auto& p : sampler.objective().parameters())
-    os.write(reinterpret_cast<const char*>(p.value), std::streamsize(p.size * sizeof(float)));
-  sampler.buffer().save(os);
-  return os.str();
-}
 
 }  // namespace
 

@@ -86,6 +86,22 @@ TEST_CASE("stop_after_tokens holds in samples and in the loss", "[gfn_sampler]")
   CHECK(fresh.seed_buffer(0, {{0, 2}, {1, 1, 1, 1}}) == 2);
 }
 
+TEST_CASE("stop_after_tokens are checked when the Sampler is made", "[gfn_sampler]") {
+  TabularPolicy policy(1, 4, kStop, kMaxLen);
+  auto reward = [](const int&, std::span<const int32_t>) { return 0.0; };
+  auto config = stop_after_config(2);
+  config.stop_after_tokens = {2, 7};
+  CHECK_THROWS_WITH(Sampler(policy, reward, config),
+                    Catch::Contains("stop_after token 7 (entry 1) is outside the vocabulary"));
+  config.stop_after_tokens = {kStop};
+  CHECK_THROWS_WITH(Sampler(policy, reward, config),
+                    Catch::Contains("stop_after entry 0 is the stop token 3 itself"));
+  config.stop_after_tokens = {1};
+  config.allowed_tokens = {0, 2, kStop};
+  CHECK_THROWS_WITH(Sampler(policy, reward, config),
+                    Catch::Contains("stop_after token 1 (entry 0) is forbidden by the vocabulary"));
+}
+
 TEST_CASE("Sampler + TB with stop_after_tokens fits the exact target over legal sequences",
           "[gfn_sampler]") {
   TabularPolicy policy(1, 4, kStop, kMaxLen);

@@ -113,19 +113,7 @@ TEST_CASE("LoRA gradients match finite differences", "[model][fd][lora]") {
     m.enable_lora({.rank = 3, .alpha = 6.0, .targets = gfnlm::LoraTargets::all}, rng);
     jitter(m.lora_parameters(), rng, 0.3);  // B starts at zero: give A's gradient a signal
     m.set_base_trainable(base_trainable);
-    const auto tok = tokens(11);
-    std::vector<double> w(B * T * 11);
-    for (auto& x : w) x = rng.normal();
-    auto loss = [&] {
-      m.forward(tok.data(), B, T);
-      double s = 0;
-      for (std::size_t i = 0; i < w.size(); ++i) s += w[i] * m.logits()[i];
-      return s;
-    };
-    loss();
-    m.zero_grad();
-    m.backward(w.data());
-    const double e = check_all(m.parameters(), loss);
+    const double e = weighted_logits_fd(m, m.parameters(), rng);
     report(base_trainable ? "LoRA + trainable base" : "LoRA adapters (base frozen)", e);
     CHECK(e < kTol);
     CHECK(m.parameters().size() ==

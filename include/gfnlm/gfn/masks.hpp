@@ -82,8 +82,6 @@ class LogitMask {
   bool all_allowed() const { return all_allowed_; }
   // [V] non-zero = allowed (RowMask::allowed).
   std::span<const uint8_t> allowed_bytes() const { return allowed_; }
-  // True when STOP may follow only some tokens (stop_after given).
-  bool restricts_stop() const { return !stop_after_.empty(); }
   // The stop_after tokens, ascending (empty: STOP may follow any token).
   std::vector<int32_t> stop_after_tokens() const {
     std::vector<int32_t> tokens;

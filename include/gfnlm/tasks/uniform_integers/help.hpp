@@ -29,33 +29,36 @@ inline std::vector<int> seeded_answers(int n) {
   return out;
 }
 
-// The tokens after which STOP may end an answer under stop_after_digit: every
-// token whose text after the prompt ends in a digit ("7", "<0x37>", "42").
+// The tokens other than STOP whose text after the prompt satisfies `keep`, in id order.
+template <Tokenizer Tok, class Keep>
+std::vector<int32_t> tokens_whose_text(const AnswerCodec<Tok>& codec, int vocab_size, int32_t stop,
+                                       Keep keep) {
+  std::vector<int32_t> out;
+  for (int32_t v = 0; v < vocab_size; ++v)
+    if (v != stop && keep(codec.text(std::span<const int32_t>(&v, 1)))) out.push_back(v);
+  return out;
+}
+
+// The tokens after which STOP may end an answer under stop_after_digit: every token whose text
+// after the prompt ends in a digit ("7", "<0x37>", "42").
 template <Tokenizer Tok>
 std::vector<int32_t> digit_final_tokens(const AnswerCodec<Tok>& codec, int vocab_size,
                                         int32_t stop) {
-  std::vector<int32_t> out;
-  for (int32_t v = 0; v < vocab_size; ++v) {
-    if (v == stop) continue;
-    const std::string text = codec.text(std::span<const int32_t>(&v, 1));
-    if (!text.empty() && text.back() >= '0' && text.back() <= '9') out.push_back(v);
-  }
+  auto out = tokens_whose_text(codec, vocab_size, stop, [](const std::string& text) {
+    return !text.empty() && detail::is_digit(text.back());
+  });
   GFNLM_CHECK(!out.empty(), "stop_after_digit: no token of the vocabulary ends in a digit");
   return out;
 }
 
-// The tokens of digits_only: every token whose text after the prompt is all
-// digits, and STOP.
+// The tokens of digits_only: every token whose text after the prompt is all digits, and STOP.
 template <Tokenizer Tok>
 std::vector<int32_t> digit_tokens(const AnswerCodec<Tok>& codec, int vocab_size, int32_t stop) {
-  std::vector<int32_t> out;
-  for (int32_t v = 0; v < vocab_size; ++v) {
-    const std::string text = codec.text(std::span<const int32_t>(&v, 1));
-    const bool digits = !text.empty() && std::all_of(text.begin(), text.end(),
-                                                     [](char c) { return c >= '0' && c <= '9'; });
-    if (digits || v == stop) out.push_back(v);
-  }
-  GFNLM_CHECK(out.size() > 1, "digits_only: no token of the vocabulary is all digits");
+  auto out = tokens_whose_text(codec, vocab_size, stop, [](const std::string& text) {
+    return !text.empty() && std::all_of(text.begin(), text.end(), detail::is_digit);
+  });
+  GFNLM_CHECK(!out.empty(), "digits_only: no token of the vocabulary is all digits");
+  out.insert(std::lower_bound(out.begin(), out.end(), stop), stop);
   return out;
 }
 
