@@ -1,9 +1,12 @@
 #pragma once
 // Diversity of a set of samples (DESIGN: eval/): distinct-n, the share of n-grams that are new
-// (Li et al. 2016, used by the paper's sentence-continuation results), and the number of distinct
-// values (issue 5: how many of the 101 integers a sampler ever produces).
+// (Li et al. 2016, used by the paper's sentence-continuation results); the number of distinct
+// values (issue 5: how many of the 101 integers a sampler ever produces); the mean pairwise edit
+// distance (issue 19: how far apart a sampler's answers to one prompt are, token by token).
 #include <gfnlm/core/error.hpp>
+#include <gfnlm/gfn/edit_distance.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <ranges>
 #include <set>
@@ -55,6 +58,26 @@ std::size_t count_distinct(const Values& values) {
   std::set<std::ranges::range_value_t<Values>> seen(std::ranges::begin(values),
                                                     std::ranges::end(values));
   return seen.size();
+}
+
+// Mean over unordered pairs i < j of edit_distance(s_i, s_j) / max(|s_i|, |s_j|), in [0, 1]:
+// normalising by the longer length keeps long and short samples comparable. A pair of empty
+// sequences counts 0 (identical); fewer than 2 sequences have no pair and give 0.
+template <SequenceRange Seqs>
+double mean_pairwise_edit_distance(const Seqs& sequences) {
+  using Token = std::ranges::range_value_t<std::ranges::range_value_t<Seqs>>;
+  std::vector<std::vector<Token>> seqs;
+  for (const auto& seq : sequences)
+    seqs.emplace_back(std::ranges::begin(seq), std::ranges::end(seq));
+  if (seqs.size() < 2) return 0.0;
+  double sum = 0.0;
+  for (std::size_t i = 0; i < seqs.size(); ++i)
+    for (std::size_t j = i + 1; j < seqs.size(); ++j) {
+      const std::size_t longer = std::max(seqs[i].size(), seqs[j].size());
+      if (longer > 0) sum += double(edit_distance(seqs[i], seqs[j])) / double(longer);
+    }
+  const double pairs = double(seqs.size()) * double(seqs.size() - 1) / 2.0;
+  return sum / pairs;
 }
 
 }  // namespace gfnlm
