@@ -37,6 +37,7 @@
 #include <gfnlm/text/byte_tokenizer.hpp>
 #include <gfnlm/text/char_tokenizer.hpp>
 #include <gfnlm/text/gpt2_bpe.hpp>
+#include <gfnlm/text/hf_tokenizer.hpp>
 #include <gfnlm/text/llama2c_tokenizer.hpp>
 #include <gfnlm/text/tokenizer.hpp>
 // gfn

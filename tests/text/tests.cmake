@@ -9,6 +9,7 @@ find_path(GFNLM_GPT2_VOCAB_DIR encoder.json
 gfnlm_add_test(test_text
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_char_tokenizer.cpp
           ${CMAKE_CURRENT_LIST_DIR}/test_gpt2_bpe.cpp
+          ${CMAKE_CURRENT_LIST_DIR}/test_hf_tokenizer.cpp
           ${CMAKE_CURRENT_LIST_DIR}/test_llama2c_tokenizer.cpp
   LABELS text)
 target_link_libraries(test_text PRIVATE nlohmann_json::nlohmann_json)

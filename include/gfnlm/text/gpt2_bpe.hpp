@@ -20,7 +20,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <limits>
+#include <functional>
+#include <queue>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -50,6 +51,84 @@ inline std::string read_text_file(const std::filesystem::path& path, const char*
   ss << is.rdbuf();
   return std::move(ss).str();
 }
+
+// The merge table of a BPE vocabulary and the one merge loop gfnlm's BPE tokenizers share
+// (Gpt2Bpe, HfTokenizer): (left id, right id) -> (rank, merged id).
+class BpeMerges {
+ public:
+  // A repeated pair takes its last rank, as the dict OpenAI's encoder.py builds and the map
+  // Hugging Face tokenizers builds do.
+  void add(int32_t left, int32_t right, int32_t merged, int32_t rank) {
+    map_.insert_or_assign(key(left, right), Merge{rank, merged});
+  }
+  std::size_t size() const { return map_.size(); }
+
+  // Merges `word` (token ids) in place: repeatedly the adjacent pair of lowest rank, the leftmost
+  // of equals, until no adjacent pair has a merge. This is Hugging Face tokenizers'
+  // Word::merge_all (a heap of candidate pairs, O(n log n)); OpenAI's bpe(), which merges every
+  // occurrence of the best pair in one sweep, gives the same result wherever each merge's parts
+  // are made by earlier merges (as in every trained merges file).
+  void apply(std::vector<int32_t>& word) const {
+    const auto n = word.size();
+    if (n < 2) return;
+    struct Candidate {
+      int32_t rank;
+      std::size_t pos;
+      int32_t merged;
+      bool operator>(const Candidate& o) const {
+        return rank != o.rank ? rank > o.rank : pos > o.pos;
+      }
+    };
+    // Symbols as a linked list over positions; a merged-away symbol is marked dead.
+    std::vector<std::ptrdiff_t> prev(n), next(n);
+    std::vector<bool> dead(n, false);
+    std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
+    for (std::size_t i = 0; i < n; ++i) {
+      prev[i] = static_cast<std::ptrdiff_t>(i) - 1;
+      next[i] = i + 1 < n ? static_cast<std::ptrdiff_t>(i + 1) : -1;
+      if (i + 1 < n)
+        if (const auto* m = find(word[i], word[i + 1])) heap.push({m->rank, i, m->merged});
+    }
+    while (!heap.empty()) {
+      const auto top = heap.top();
+      heap.pop();
+      if (dead[top.pos] || next[top.pos] < 0) continue;
+      const auto right = static_cast<std::size_t>(next[top.pos]);
+      const auto* m = find(word[top.pos], word[right]);
+      if (!m || m->merged != top.merged) continue;  // stale: a neighbour has changed since
+      word[top.pos] = top.merged;
+      dead[right] = true;
+      next[top.pos] = next[right];
+      if (next[right] >= 0)
+        prev[static_cast<std::size_t>(next[right])] = static_cast<std::ptrdiff_t>(top.pos);
+      if (prev[top.pos] >= 0) {
+        const auto left = static_cast<std::size_t>(prev[top.pos]);
+        if (const auto* lm = find(word[left], word[top.pos]))
+          heap.push({lm->rank, left, lm->merged});
+      }
+      if (next[top.pos] >= 0)
+        if (const auto* rm = find(word[top.pos], word[static_cast<std::size_t>(next[top.pos])]))
+          heap.push({rm->rank, top.pos, rm->merged});
+    }
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < n; ++i)
+      if (!dead[i]) word[out++] = word[i];
+    word.resize(out);
+  }
+
+ private:
+  struct Merge {
+    int32_t rank, merged;
+  };
+  static uint64_t key(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+  const Merge* find(int32_t a, int32_t b) const {
+    const auto it = map_.find(key(a, b));
+    return it == map_.end() ? nullptr : &it->second;
+  }
+  std::unordered_map<uint64_t, Merge> map_;
+};
 
 }  // namespace detail
 
@@ -112,13 +191,6 @@ class Gpt2Bpe {
   }
 
  private:
-  struct Merge {
-    int32_t rank, merged;
-  };
-  static uint64_t pair_key(int32_t a, int32_t b) {
-    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
-  }
-
   // Translates a vocabulary/merges spelling (GPT-2 byte alphabet) to raw bytes.
   bool unmap(std::string_view spelled, std::string& bytes) const {
     bytes.clear();
@@ -203,37 +275,15 @@ class Gpt2Bpe {
         throw FormatError(
             fmt::format("'{}' line {}: merge '{}' refers to a token missing from the vocabulary",
                         name, lineno, line));
-      // A repeated pair takes its last rank, as the dict OpenAI's encoder.py builds does.
-      merges_.insert_or_assign(pair_key(ia->second, ib->second),
-                               Merge{static_cast<int32_t>(lineno), im->second});
+      merges_.add(ia->second, ib->second, im->second, static_cast<int32_t>(lineno));
     }
   }
 
-  // OpenAI's bpe(): repeatedly merge every occurrence of the adjacent pair with the best rank.
+  // Bytes -> byte tokens, then the merges (detail::BpeMerges::apply).
   void bpe(std::string_view piece, std::vector<int32_t>& word) const {
     word.clear();
     for (const char c : piece) word.push_back(byte_id_[static_cast<unsigned char>(c)]);
-    std::vector<int32_t> next;
-    while (word.size() > 1) {
-      Merge best{std::numeric_limits<int32_t>::max(), -1};
-      int32_t first = -1, second = -1;
-      for (std::size_t i = 0; i + 1 < word.size(); ++i) {
-        const auto it = merges_.find(pair_key(word[i], word[i + 1]));
-        if (it != merges_.end() && it->second.rank < best.rank)
-          best = it->second, first = word[i], second = word[i + 1];
-      }
-      if (best.merged < 0) break;
-      next.clear();
-      for (std::size_t i = 0; i < word.size();) {
-        if (i + 1 < word.size() && word[i] == first && word[i + 1] == second) {
-          next.push_back(best.merged);
-          i += 2;
-        } else {
-          next.push_back(word[i++]);
-        }
-      }
-      word.swap(next);
-    }
+    merges_.apply(word);
   }
 
   const std::string& piece(int32_t id) const {
@@ -244,7 +294,7 @@ class Gpt2Bpe {
 
   std::vector<std::string> tokens_;               // id -> raw bytes
   std::unordered_map<std::string, int32_t> ids_;  // raw bytes -> id
-  std::unordered_map<uint64_t, Merge> merges_;    // (left id, right id) -> rank, merged id
+  detail::BpeMerges merges_;                      // (left id, right id) -> rank, merged id
   std::unordered_map<char32_t, unsigned char> byte_of_;
   std::array<int32_t, 256> byte_id_{};
 };

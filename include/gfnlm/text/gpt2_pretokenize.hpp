@@ -31,12 +31,21 @@ inline bool is_number(char32_t cp) {
 inline bool is_space(char32_t cp) {
   return in_ranges(kSpaceRanges, cp);
 }
+// \s as Unicode's White_Space property has it (Oniguruma, which Hugging Face tokenizers' regexes
+// run on; Rust's regex; Python's `regex`): is_space's ECMAScript set plus U+0085, minus U+FEFF.
+inline bool is_white_space(char32_t cp) {
+  return cp == 0x85 || (cp != 0xFEFF && is_space(cp));
+}
 
 }  // namespace unicode
 
 namespace detail {
 
 enum class CharClass { letter, number, space, other };
+
+// Which \s a pattern means: ECMAScript's (the JavaScript GPT-2 reference encoder) or Unicode's
+// White_Space (Hugging Face tokenizers). They differ at U+0085 and U+FEFF only.
+enum class SpaceSet { ecmascript, unicode };
 
 // One character of the input: its bytes [pos, pos + len) and its class. A byte that does not
 // start valid UTF-8 is taken alone as class `other`, so byte-level BPE still encodes it exactly.
@@ -46,7 +55,8 @@ struct ClassifiedChar {
   CharClass cls;
 };
 
-inline std::vector<ClassifiedChar> classify(std::string_view text) {
+inline std::vector<ClassifiedChar> classify(std::string_view text,
+                                            SpaceSet spaces = SpaceSet::ecmascript) {
   std::vector<ClassifiedChar> chars;
   chars.reserve(text.size());
   for (std::size_t pos = 0; pos < text.size();) {
@@ -59,7 +69,8 @@ inline std::vector<ClassifiedChar> classify(std::string_view text) {
       cls = CharClass::letter;
     } else if (unicode::is_number(cp)) {
       cls = CharClass::number;
-    } else if (unicode::is_space(cp)) {
+    } else if (spaces == SpaceSet::ecmascript ? unicode::is_space(cp)
+                                              : unicode::is_white_space(cp)) {
       cls = CharClass::space;
     }
     chars.push_back({pos, n, cp, cls});
@@ -71,9 +82,11 @@ inline std::vector<ClassifiedChar> classify(std::string_view text) {
 }  // namespace detail
 
 // Splits text into GPT-2 pre-tokens; the pieces are views into `text` and concatenate to it.
-inline std::vector<std::string_view> gpt2_pretokenize(std::string_view text) {
+// `spaces`: which \s (ECMAScript for Gpt2Bpe, as its reference encoder; Unicode for HfTokenizer).
+inline std::vector<std::string_view> gpt2_pretokenize(
+    std::string_view text, detail::SpaceSet spaces = detail::SpaceSet::ecmascript) {
   using detail::CharClass;
-  const auto chars = detail::classify(text);
+  const auto chars = detail::classify(text, spaces);
   const std::size_t n = chars.size();
   std::vector<std::string_view> pieces;
   auto emit = [&](std::size_t first, std::size_t last) {  // chars [first, last)
