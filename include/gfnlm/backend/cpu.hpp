@@ -15,6 +15,7 @@
 #include <gfnlm/backend/cpu/rmsnorm.hpp>
 #include <gfnlm/backend/cpu/rope.hpp>
 #include <gfnlm/backend/cpu/swiglu.hpp>
+#include <gfnlm/backend/cpu/top_tokens.hpp>
 #include <gfnlm/core/tensor.hpp>
 
 #include <Eigen/Core>
@@ -34,7 +35,8 @@ struct Cpu : cpu::EncoderKernels,
              cpu::RmsNormKernels,
              cpu::RopeKernels,
              cpu::SwiGluKernels,
-             cpu::GqaAttentionKernels {
+             cpu::GqaAttentionKernels,
+             cpu::TopTokenKernels {
   static constexpr const char* name = "cpu";
   static constexpr bool host_memory = true;  // pointers may be read directly by the caller
 

@@ -66,6 +66,23 @@ concept Policy = requires(P p, const P cp, std::span<const typename P::Query> ro
   { p.parameters() } -> std::convertible_to<ParameterList<float>>;
 };
 
+// Optional, for decoding (baselines/beam_search.hpp, and the rollout engine's top-k / nucleus
+// draws, gfn/rollout.hpp). top_tokens: every live row's k most likely next tokens under the
+// masks, best first (ties: lower id), into tokens [rows, k], with their log-probabilities at
+// temperature 1 into log_q [rows, k] and at the row's step.temperature into log_q_tempered
+// [rows, k] (entries past a row's allowed count: token -1, log-prob -inf; rows not live: -1 and
+// -inf throughout; step.uniform is not read). It may be called several times at one step.
+// reorder_rows: row r continues from the state row parents[r] had (beam search keeps the best
+// extensions of its beams), parents[r] == r leaving it; call it between a step's top_tokens and
+// its advance.
+template <class P>
+concept DecodablePolicy = Policy<P> &&
+    requires(P p, const LogitMask& mask, const DrawStep& step, int k, std::span<int32_t> tokens,
+             std::span<double> log_q, std::span<const int32_t> parents) {
+  p.top_tokens(mask, step, k, tokens, log_q, log_q);
+  p.reorder_rows(parents);
+};
+
 // Optional: a policy whose parameters() point outside host memory (LmPolicy over a device model)
 // names the ParameterOptimizer that zeroes, clips, steps and checkpoints them as `P::Optimizer`
 // (model/optimizer.hpp); the Sampler uses it, and HostOptimizer for every other policy.

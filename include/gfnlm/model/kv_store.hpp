@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace gfnlm {
@@ -59,6 +60,48 @@ class KvStore {
       Bk::copy(values(l) + dst * row, values(l) + src * row, n);
     }
     length_[dst] = length_[src];
+  }
+
+  // Row r becomes a copy of what row source[r] held (beam search keeps the best extensions of
+  // its beams, LmPolicy::reorder_rows); source[r] == r leaves row r as it is. Rows that another
+  // row reads are stashed first, so any map of rows onto rows works, duplicates included.
+  void gather_rows(std::span<const int32_t> source) {
+    GFNLM_CHECK(static_cast<int>(source.size()) == rows_,
+                "gather_rows: {} sources for a cache of {} rows", source.size(), rows_);
+    std::vector<int> slot(rows_, -1);
+    int stashed = 0;
+    for (int r = 0; r < rows_; ++r) {
+      GFNLM_CHECK(source[r] >= 0 && source[r] < rows_,
+                  "gather_rows: row {} names source row {} (cache has {} rows)", r, source[r],
+                  rows_);
+      if (source[r] != r && slot[source[r]] < 0) slot[source[r]] = stashed++;
+    }
+    if (stashed == 0) return;
+    const std::size_t row = static_cast<std::size_t>(capacity_) * kv_dim_;
+    const std::size_t half = static_cast<std::size_t>(n_layer_) * stashed * row;
+    if (Bk::size(stash_) < 2 * half) stash_ = Bk::template alloc<S>(2 * half);
+    S* stash = Bk::data(stash_);
+    const std::vector<int32_t> old_length = length_;
+    for (int r = 0; r < rows_; ++r) {
+      if (slot[r] < 0) continue;
+      const std::size_t n = static_cast<std::size_t>(old_length[r]) * kv_dim_;
+      for (int l = 0; l < n_layer_; ++l) {
+        const std::size_t at = (static_cast<std::size_t>(l) * stashed + slot[r]) * row;
+        Bk::copy(stash + at, keys(l) + r * row, n);
+        Bk::copy(stash + half + at, values(l) + r * row, n);
+      }
+    }
+    for (int r = 0; r < rows_; ++r) {
+      const int s = source[r];
+      if (s == r) continue;
+      const std::size_t n = static_cast<std::size_t>(old_length[s]) * kv_dim_;
+      for (int l = 0; l < n_layer_; ++l) {
+        const std::size_t at = (static_cast<std::size_t>(l) * stashed + slot[s]) * row;
+        Bk::copy(keys(l) + r * row, stash + at, n);
+        Bk::copy(values(l) + r * row, stash + half + at, n);
+      }
+      length_[r] = old_length[s];
+    }
   }
 
   // [rows, capacity, kv_dim] keys / values of one layer.
@@ -138,7 +181,7 @@ class KvStore {
 
   int rows_, n_layer_, max_seq_len_, kv_dim_, capacity_ = 0;
   std::size_t layer_size_ = 0;
-  typename Bk::template Buffer<S> keys_, values_, work_;
+  typename Bk::template Buffer<S> keys_, values_, work_, stash_;  // stash_: gather_rows
   typename Bk::template Buffer<int32_t> work_ints_;
   std::vector<int32_t> length_;
 };

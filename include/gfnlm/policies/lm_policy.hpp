@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -41,7 +42,10 @@ class BasicLmPolicy {
   using Optimizer = BackendOptimizer<Backend>;
 
   // The policy borrows the model: a reward may score with the same object, adapters off.
-  BasicLmPolicy(Model& model, int32_t stop_token) : model_(&model), stop_(stop_token) {
+  // adapters = false: the policy is the base model itself (its LoRA adapters and trainable token
+  // rows switched off for every decode and score), for the decoding baselines over the base.
+  BasicLmPolicy(Model& model, int32_t stop_token, bool adapters = true)
+      : model_(&model), stop_(stop_token), adapters_(adapters) {
     GFNLM_CHECK(stop_token >= 0 && stop_token < vocab_size(),
                 "LmPolicy: stop token {} is outside the vocabulary [0, {})", stop_token,
                 vocab_size());
@@ -94,21 +98,12 @@ class BasicLmPolicy {
     GFNLM_CHECK(step.live.size() == n && step.temperature.size() == n && step.uniform.size() == n &&
                     drawn.size() == n && log_q.size() == n,
                 "LmPolicy::draw: step and outputs must have {} rows", n);
-    flush();
-    draw_rows_.clear(), draw_items_.clear(), temps_.clear(), uniforms_.clear();
-    for (std::size_t r = 0; r < n; ++r) {
-      drawn[r] = -1;
-      if (!step.live[r]) continue;
-      GFNLM_CHECK(logit_row_[r] >= 0, "LmPolicy::draw: row {} has no decoded state", r);
-      draw_items_.push_back(static_cast<int>(r));
-      draw_rows_.push_back(logit_row_[r]);
-      temps_.push_back(step.temperature[r]);
-      uniforms_.push_back(step.uniform[r]);
-    }
+    std::fill(drawn.begin(), drawn.end(), -1);
+    select_live(mask, step);
     const int N = static_cast<int>(draw_items_.size());
     if (N == 0) return;
-    banned_.resize(N);
-    for (int i = 0; i < N; ++i) banned_[i] = step.bans_stop(mask, draw_items_[i]) ? 1 : 0;
+    uniforms_.resize(N);
+    for (int i = 0; i < N; ++i) uniforms_[i] = step.uniform[draw_items_[i]];
     tokens_drawn_.resize(N);
     logq_drawn_.resize(N);
     const RowMask rm = device_mask(mask, draw_rows_, draw_rows_dev_, banned_, draw_banned_dev_);
@@ -122,6 +117,56 @@ class BasicLmPolicy {
       drawn[draw_items_[i]] = tokens_drawn_[i];
       log_q[draw_items_[i]] = logq_drawn_[i];
     }
+  }
+
+  // Decoding (DecodablePolicy), on backends with a top_tokens kernel (backend/cpu/top_tokens.hpp;
+  // the CUDA backend has none yet, so LmPolicy<Cuda> does not model DecodablePolicy).
+  void top_tokens(const LogitMask& mask, const DrawStep& step, int k, std::span<int32_t> tokens,
+                  std::span<double> log_q, std::span<double> log_q_tempered) requires requires {
+    &Backend::template top_tokens<float>;
+  }
+  {
+    const auto n = static_cast<std::size_t>(rows_), nk = n * static_cast<std::size_t>(k);
+    GFNLM_CHECK(k >= 1 && k <= vocab_size(), "LmPolicy::top_tokens: k = {} outside [1, {}]", k,
+                vocab_size());
+    GFNLM_CHECK(step.live.size() == n && step.temperature.size() == n && tokens.size() == nk &&
+                    log_q.size() == nk && log_q_tempered.size() == nk,
+                "LmPolicy::top_tokens: step and outputs must have {} rows of {}", n, k);
+    select_live(mask, step);
+    std::fill(tokens.begin(), tokens.end(), -1);
+    std::fill(log_q.begin(), log_q.end(), -std::numeric_limits<double>::infinity());
+    std::fill(log_q_tempered.begin(), log_q_tempered.end(),
+              -std::numeric_limits<double>::infinity());
+    const int N = static_cast<int>(draw_items_.size());
+    if (N == 0) return;
+    const std::size_t Nk = static_cast<std::size_t>(N) * k;
+    top_tokens_.resize(Nk), top_logq_.resize(Nk), top_logq_tempered_.resize(Nk);
+    const RowMask rm = device_mask(mask, draw_rows_, draw_rows_dev_, banned_, draw_banned_dev_);
+    Backend::top_tokens(staging::reserve<Backend>(top_tokens_dev_, Nk),
+                        staging::reserve<Backend>(top_logq_dev_, Nk),
+                        staging::reserve<Backend>(top_logq_tempered_dev_, Nk), decoded_, N,
+                        vocab_size(), k, staging::upload<Backend>(temps_dev_, temps_), rm);
+    staging::download<Backend>(top_tokens_.data(), top_tokens_dev_, Nk);
+    staging::download<Backend>(top_logq_.data(), top_logq_dev_, Nk);
+    staging::download<Backend>(top_logq_tempered_.data(), top_logq_tempered_dev_, Nk);
+    for (int i = 0; i < N; ++i) {
+      const std::size_t to = static_cast<std::size_t>(draw_items_[i]) * k,
+                        from = static_cast<std::size_t>(i) * k;
+      std::copy_n(top_tokens_.begin() + from, k, tokens.begin() + to);
+      std::copy_n(top_logq_.begin() + from, k, log_q.begin() + to);
+      std::copy_n(top_logq_tempered_.begin() + from, k, log_q_tempered.begin() + to);
+    }
+  }
+
+  void reorder_rows(std::span<const int32_t> parents) {
+    GFNLM_CHECK(static_cast<int>(parents.size()) == rows_,
+                "LmPolicy::reorder_rows: {} parents for {} rows", parents.size(), rows_);
+    flush();
+    std::vector<int32_t> sources(cache_->rows());
+    for (int r = 0; r < cache_->rows(); ++r) sources[r] = r < rows_ ? parents[r] : r;
+    cache_->gather_rows(sources);  // validates every parent
+    const auto old = logit_row_;
+    for (int r = 0; r < rows_; ++r) logit_row_[r] = old[parents[r]];
   }
 
   void advance(std::span<const int32_t> tokens) {
@@ -154,7 +199,7 @@ class BasicLmPolicy {
       rows[b] = &seqs_[b].tokens;
     }
     const int T = pad_lm_batch(rows, model_->config().max_seq_len, tokens_);
-    model_->set_adapters_enabled(true);
+    model_->set_adapters_enabled(adapters_);
     model_->forward(tokens_.data(), B, T);
     // One item per state: its logits row, its action (or none) and STOP, the min-length ban.
     states_.clear(), state_rows_.clear(), idx_.clear(), state_banned_.clear();
@@ -224,10 +269,25 @@ class BasicLmPolicy {
   template <class T>
   using Buffer = typename Backend::template Buffer<T>;
 
+  // Decodes what is queued, then lists the step's live rows as items: their logits rows,
+  // temperatures and STOP bans.
+  void select_live(const LogitMask& mask, const DrawStep& step) {
+    flush();
+    draw_rows_.clear(), draw_items_.clear(), temps_.clear(), banned_.clear();
+    for (int r = 0; r < rows_; ++r) {
+      if (!step.live[r]) continue;
+      GFNLM_CHECK(logit_row_[r] >= 0, "LmPolicy: row {} has no decoded state", r);
+      draw_items_.push_back(r);
+      draw_rows_.push_back(logit_row_[r]);
+      temps_.push_back(step.temperature[r]);
+      banned_.push_back(step.bans_stop(mask, r) ? 1 : 0);
+    }
+  }
+
   // Decodes every queued token in one batched call; each row's newest logits row is its last.
   void flush() {
     if (pending_.empty()) return;
-    model_->set_adapters_enabled(true);
+    model_->set_adapters_enabled(adapters_);
     const auto decoded = model_->decode(*cache_, pending_);
     decoded_ = decoded.data();
     for (std::size_t i = 0; i < pending_.size(); ++i)
@@ -256,6 +316,7 @@ class BasicLmPolicy {
 
   Model* model_;
   int32_t stop_;
+  bool adapters_ = true;
   std::optional<typename Model::Cache> cache_;
   int rows_ = 0;
   // Rollout state: the queued tokens, the last decode's logits and each row's row in them.
@@ -263,8 +324,8 @@ class BasicLmPolicy {
   const float* decoded_ = nullptr;
   std::vector<int32_t> logit_row_;
   std::vector<int> draw_items_;
-  std::vector<int32_t> draw_rows_, tokens_drawn_;
-  std::vector<double> temps_, uniforms_, logq_drawn_;
+  std::vector<int32_t> draw_rows_, tokens_drawn_, top_tokens_;
+  std::vector<double> temps_, uniforms_, logq_drawn_, top_logq_, top_logq_tempered_;
   std::vector<uint8_t> banned_;
   // score() -> backward() bookkeeping.
   std::vector<LmSequence> seqs_;
@@ -278,9 +339,9 @@ class BasicLmPolicy {
   std::vector<uint8_t> allowed_host_;
   // Backend copies of the small per-call arrays (unused on host backends, which read the vectors
   // above), and the gathered outputs.
-  Buffer<int32_t> draw_rows_dev_, state_rows_dev_, idx_dev_, tokens_drawn_dev_;
+  Buffer<int32_t> draw_rows_dev_, state_rows_dev_, idx_dev_, tokens_drawn_dev_, top_tokens_dev_;
   Buffer<uint8_t> allowed_dev_, draw_banned_dev_, state_banned_dev_;
-  Buffer<double> temps_dev_, uniforms_dev_, logq_dev_;
+  Buffer<double> temps_dev_, uniforms_dev_, logq_dev_, top_logq_dev_, top_logq_tempered_dev_;
   Buffer<float> logp_dev_, lse_dev_, dlogp_dev_;
 };
 
@@ -291,5 +352,7 @@ using LmPolicy = BasicLmPolicy<Transformer<Bk, float>, Q>;
 // or load_llama2c's LlamaTransformer, on any backend (the README's snippet).
 template <class Model>
 BasicLmPolicy(Model&, int32_t) -> BasicLmPolicy<Model>;
+template <class Model>
+BasicLmPolicy(Model&, int32_t, bool) -> BasicLmPolicy<Model>;
 
 }  // namespace gfnlm

@@ -105,26 +105,55 @@ class TabularPolicy {
                     drawn.size() == n && log_q.size() == n,
                 "TabularPolicy::draw: step and outputs must have {} rows", n);
     check_mask(mask);
-    items_.clear();
-    draw_rows_.clear();
-    for (std::size_t r = 0; r < n; ++r) {
-      drawn[r] = -1;
-      if (!step.live[r]) continue;
-      GFNLM_CHECK(!live_[r].done && live_[r].length == step.length,
-                  "TabularPolicy::draw: row {} is finished or not at step {}", r, step.length);
-      items_.push_back(static_cast<int>(r));
-      draw_rows_.push_back(static_cast<int32_t>(table_row(live_[r])));
-    }
+    std::fill(drawn.begin(), drawn.end(), -1);
+    select_live(step, mask);
     const int N = static_cast<int>(items_.size());
-    temps_.resize(N), uniforms_.resize(N), tokens_.resize(N), logq_.resize(N);
-    banned_.resize(N);
-    for (int i = 0; i < N; ++i) banned_[i] = step.bans_stop(mask, items_[i]) ? 1 : 0;
-    for (int i = 0; i < N; ++i)
-      temps_[i] = step.temperature[items_[i]], uniforms_[i] = step.uniform[items_[i]];
+    uniforms_.resize(N), tokens_.resize(N), logq_.resize(N);
+    for (int i = 0; i < N; ++i) uniforms_[i] = step.uniform[items_[i]];
     Cpu::sample_tokens(tokens_.data(), logq_.data(), table_.data(), N, vocab_, temps_.data(),
                        uniforms_.data(), row_mask(mask, draw_rows_.data()));
     for (int i = 0; i < N; ++i) drawn[items_[i]] = tokens_[i], log_q[items_[i]] = logq_[i];
   }
+  // Decoding (DecodablePolicy): the k best next tokens of every live row, and beam reordering.
+  void top_tokens(const LogitMask& mask, const DrawStep& step, int k, std::span<int32_t> tokens,
+                  std::span<double> log_q, std::span<double> log_q_tempered) {
+    const std::size_t n = live_.size(), nk = n * std::size_t(std::max(k, 0));
+    GFNLM_CHECK(k >= 1 && k <= vocab_, "TabularPolicy::top_tokens: k = {} outside [1, {}]", k,
+                vocab_);
+    GFNLM_CHECK(step.live.size() == n && step.temperature.size() == n && tokens.size() == nk &&
+                    log_q.size() == nk && log_q_tempered.size() == nk,
+                "TabularPolicy::top_tokens: step and outputs must have {} rows of {}", n, k);
+    check_mask(mask);
+    select_live(step, mask);
+    std::fill(tokens.begin(), tokens.end(), -1);
+    std::fill(log_q.begin(), log_q.end(), neg_inf<double>);
+    std::fill(log_q_tempered.begin(), log_q_tempered.end(), neg_inf<double>);
+    const int N = static_cast<int>(items_.size());
+    tokens_.resize(std::size_t(N) * k);
+    logq_.resize(std::size_t(N) * k);
+    logq_tempered_.resize(std::size_t(N) * k);
+    Cpu::top_tokens(tokens_.data(), logq_.data(), logq_tempered_.data(), table_.data(), N, vocab_,
+                    k, temps_.data(), row_mask(mask, draw_rows_.data()));
+    for (int i = 0; i < N; ++i) {
+      const std::size_t to = std::size_t(items_[i]) * k, from = std::size_t(i) * k;
+      std::copy_n(tokens_.begin() + from, k, tokens.begin() + to);
+      std::copy_n(logq_.begin() + from, k, log_q.begin() + to);
+      std::copy_n(logq_tempered_.begin() + from, k, log_q_tempered.begin() + to);
+    }
+  }
+  void reorder_rows(std::span<const int32_t> parents) {
+    GFNLM_CHECK(parents.size() == live_.size(),
+                "TabularPolicy::reorder_rows: {} parents for {} rows", parents.size(),
+                live_.size());
+    const auto old = live_;
+    for (std::size_t r = 0; r < live_.size(); ++r) {
+      GFNLM_CHECK(parents[r] >= 0 && std::size_t(parents[r]) < old.size(),
+                  "TabularPolicy::reorder_rows: row {} names parent {} of {} rows", r, parents[r],
+                  old.size());
+      live_[r] = old[parents[r]];
+    }
+  }
+
   void advance(std::span<const int32_t> tokens) {
     GFNLM_CHECK(tokens.size() == live_.size(), "TabularPolicy::advance: {} tokens for {} rows",
                 tokens.size(), live_.size());
@@ -289,6 +318,20 @@ class TabularPolicy {
     bool stop_counts;  // log_stop(row, t) enters the loss (not the end of an unstopped row)
   };
 
+  // The live rows of a step as items: their table rows, temperatures and STOP bans.
+  void select_live(const DrawStep& step, const LogitMask& mask) {
+    items_.clear(), draw_rows_.clear(), temps_.clear(), banned_.clear();
+    for (std::size_t r = 0; r < live_.size(); ++r) {
+      if (!step.live[r]) continue;
+      GFNLM_CHECK(!live_[r].done && live_[r].length == step.length,
+                  "TabularPolicy: row {} is finished or not at step {}", r, step.length);
+      items_.push_back(static_cast<int>(r));
+      draw_rows_.push_back(static_cast<int32_t>(table_row(live_[r])));
+      temps_.push_back(step.temperature[r]);
+      banned_.push_back(step.bans_stop(mask, r) ? 1 : 0);
+    }
+  }
+
   std::size_t table_row(const Live& s) const {
     return std::size_t(s.query) * num_prefixes() + offset_[s.length] + s.code;
   }
@@ -330,7 +373,7 @@ class TabularPolicy {
   // draw() scratch.
   std::vector<int> items_;
   std::vector<int32_t> draw_rows_, tokens_;
-  std::vector<double> temps_, uniforms_, logq_;
+  std::vector<double> temps_, uniforms_, logq_, logq_tempered_;
   // score() -> backward() state: the states scored, their indices, stop bans and logits block.
   std::vector<Scored> scored_;
   std::vector<int32_t> idx_;
@@ -339,6 +382,6 @@ class TabularPolicy {
   RowMask scored_mask_;
 };
 
-static_assert(Policy<TabularPolicy>);
+static_assert(DecodablePolicy<TabularPolicy>);
 
 }  // namespace gfnlm
