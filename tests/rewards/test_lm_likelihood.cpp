@@ -83,6 +83,28 @@ TEST_CASE("LM-likelihood reward without terminal tokens is an error", "[rewards]
   REQUIRE_THROWS_WITH(reward(q, a), Catch::Contains("no terminal tokens"));
 }
 
+TEST_CASE("LM-likelihood reward with no_terminal: log p(Z | D X) of every prefix, one pass",
+          "[rewards]") {
+  gfnlm::Rng rng(7);
+  gfnlm::Transformer<> model(tiny_config(), rng);
+  gfnlm::LmLikelihoodConfig cfg;
+  cfg.context = {5};
+  cfg.no_terminal = true;
+  gfnlm::LmLikelihoodReward<> reward(model, cfg);
+  const gfnlm::LmQuery q{{1, 2}, {}};
+  const std::vector<int32_t> actions{3, 4, 9};
+  std::vector<double> out(4);
+  const gfnlm::RewardRequest<gfnlm::LmQuery> req{&q, actions, {}, out};
+  reward.prefix_log_rewards_batch(std::span<const gfnlm::RewardRequest<gfnlm::LmQuery>>(&req, 1));
+  CHECK(out[0] == 0.0);  // the empty Z: probability one
+  for (int t = 1; t <= 3; ++t) {
+    std::vector<int32_t> seq{5, 1, 2};
+    seq.insert(seq.end(), actions.begin(), actions.begin() + t);
+    INFO("t " << t);
+    CHECK(out[t] == Approx(decode_log_prob(model, seq, 3)).epsilon(1e-4));
+  }
+}
+
 TEST_CASE("LM-likelihood reward: a batch of rows of different lengths scores each row as alone",
           "[rewards]") {
   gfnlm::Rng rng(5);

@@ -40,6 +40,11 @@ struct LmLikelihoodConfig {
   // length. Enough for objectives that read log R at the end state only (trajectory balance,
   // VarGrad); the stop-flow objectives (SubTB, DB) need every prefix.
   bool final_only = false;
+  // log R = log p(Z | D X) with no terminal text: the sentence-continuation reward, whose end the
+  // policy's mask places (STOP only right after a sentence-end token, SamplerConfig::
+  // stop_after_tokens) instead of a scored end token. Without it an empty terminal is an error,
+  // as a forgotten end token would silently drop the term that makes STOP meaningful.
+  bool no_terminal = false;
 };
 
 // Model: Transformer or LlamaTransformer (float), as for BasicLmPolicy.
@@ -64,11 +69,12 @@ class BasicLmLikelihoodReward {
     for (std::size_t i = 0; i < rows.size(); ++i) {
       build(rows[i], built_[i]);
       needed = std::max(needed, built_[i].terminal.size());
-      single = single && built_[i].terminal.size() == 1;
+      single = single && built_[i].terminal.size() <= 1;
     }
     if (rows.empty()) return;
-    GFNLM_CHECK(needed > 0,
-                "LmLikelihoodReward: no terminal tokens (set end_tokens or the query's suffix)");
+    GFNLM_CHECK(needed > 0 || config_.no_terminal,
+                "LmLikelihoodReward: no terminal tokens (set end_tokens or the query's suffix, "
+                "or no_terminal for log p(Z | D X) alone)");
     if (config_.final_only)
       score_rows(rows, /*final_only=*/true);
     else if (single)
@@ -171,8 +177,9 @@ class BasicLmLikelihoodReward {
         idx_.push_back(-1);
       }
       const int first = first_item_.back() - (row.start - 1);  // item of position pos: first + pos
-      for (const int end : row.seq.state_end)
-        idx_[2 * std::size_t(first + end) + 1] = row.terminal[0];
+      if (!row.terminal.empty())  // else no terminal: its index stays -1, log-prob 0
+        for (const int end : row.seq.state_end)
+          idx_[2 * std::size_t(first + end) + 1] = row.terminal[0];
     }
     gather(2);
     for (std::size_t b = 0; b < built_.size(); ++b) {
