@@ -147,6 +147,28 @@ TEST_CASE("zero rewards (-inf) are clamped, masked STOPs are not end points, NaN
   REQUIRE_THROWS_AS(SubTB{}(b, g), Error);
 }
 
+// Only -inf is clamped. Clamping every log R under the floor flattened likelihood rewards of
+// -100 to -400 nats into one value, and sentence continuation trained q towards garbage.
+TEST_CASE("a finite log R below the floor is read as it is, not clamped", "[gfn_objectives]") {
+  auto b = one_row();
+  b.log_r(0, 1) = -150;  // below kDefaultLogRewardFloor = -100
+  b.log_r(0, 2) = -300;
+  auto clamped = b;
+  clamped.log_r(0, 1) = clamped.log_r(0, 2) = kDefaultLogRewardFloor;
+  // Flows by the stop identity: F0 = -1, F1 = -149, F2 = -299.5.
+  const double e0 = -1 - 1 + 149, e1 = -149 - 2 + 299.5;
+  BasicTrajectoryGrad<double> g;
+  REQUIRE(DetailedBalance{}(b, g) == Approx((e0 * e0 + e1 * e1) / 3));  // and the STOP term, 0
+  const auto differs = [&](auto&& obj) {
+    BasicTrajectoryGrad<double> g1, g2;
+    REQUIRE(obj(b, g1) != Approx(obj(clamped, g2)));
+  };
+  differs(ModifiedSubTB{});
+  differs(SubTB{});
+  differs(ModifiedDB{});
+  differs(TrajectoryBalance{});
+}
+
 TEST_CASE("bad batches are rejected with the entry named", "[gfn_objectives]") {
   auto b = one_row();
   BasicTrajectoryGrad<double> g;

@@ -1,6 +1,7 @@
 // What a new user sees when something is off (issue 18): a query with zero reward everywhere, a
 // reward too large for the float loss, and the progress line a Sampler prints on its own.
 #include <gfnlm/gfn/objectives/trajectory_balance.hpp>
+#include <gfnlm/gfn/objectives/vargrad.hpp>
 #include <gfnlm/gfn/sampler.hpp>
 #include <gfnlm/policies/tabular.hpp>
 
@@ -82,6 +83,28 @@ TEST_CASE("The zero-reward warning names the objective's own floor", "[gfn_sampl
   CHECK(m.log_z < -8);
   REQUIRE(out.lines.size() == 1);
   CHECK_THAT(out.lines[0], Catch::Matchers::Contains("log_reward_floor = -12."));
+  // VarGradTB too (it once had no config(), and the Sampler read the default floor).
+  Sampler vargrad(policy, reward, small_config(), VarGradTB({.log_reward_floor = -12}));
+  Captured vout;
+  vargrad.set_message_sink(vout.sink());
+  const auto mv = vargrad.train_step(queries);
+  CHECK(mv.log_z > -12);
+  REQUIRE(vout.lines.size() == 1);
+  CHECK_THAT(vout.lines[0], Catch::Matchers::Contains("log_reward_floor = -12."));
+}
+
+TEST_CASE("A finite log R below the floor is used as it is, with one warning", "[gfn_sampler]") {
+  TabularPolicy policy(1, 3, 2, 3);
+  // -40 nats a token: words of 3 tokens fall below the floor -100 once tempered by T_R = 1.
+  auto reward = [](const int&, std::span<const int32_t> z) { return -40.0 * double(z.size()); };
+  Sampler sampler(policy, reward, small_config());
+  Captured out;
+  sampler.set_message_sink(out.sink());
+  const std::vector<int> queries{0};
+  for (int step = 0; step < 4; ++step) sampler.train_step(queries);
+  REQUIRE(out.lines.size() == 1);
+  CHECK_THAT(out.lines[0], Catch::Matchers::Contains("finite tempered log R = -120") &&
+                               Catch::Matchers::Contains("log_reward_floor = -100"));
 }
 
 TEST_CASE("A finite reward that overflows float after tempering is an error saying so",

@@ -571,9 +571,24 @@ class Sampler {
               "so rescale the reward",
               row.log_r[t], query_index, t, fmt::join(row.actions, ", "), t_r, v,
               std::numeric_limits<float>::max());
+        if (t <= e && t >= config_.min_len && std::isfinite(v)) warn_below_floor(v, query_index);
         batch_.log_r(k, t) = static_cast<float>(v);
       }
     }
+  }
+
+  // A finite tempered log R under the objective's floor ranks below a zero reward (which reads as
+  // the floor): the objective still uses it as it is, but the floor is then wrong. Said once.
+  void warn_below_floor(double tempered_log_r, int query_index) {
+    const double floor = log_reward_floor(objective_);
+    if (below_floor_warned_ || tempered_log_r >= floor) return;
+    below_floor_warned_ = true;
+    say(fmt::format(
+        "gfnlm: warning: query {} has a finite tempered log R = {:.6g}, below the objective's "
+        "log_reward_floor = {} at which zero rewards (-inf) enter the loss, so a zero reward now "
+        "reads as likelier than it; set log_reward_floor below every real log R (Config of the "
+        "objective). Shown once.",
+        query_index, tempered_log_r, floor));
   }
 
   // Mean and std over the rows of batch_ of (tempered log R - log q), the quantity
@@ -585,7 +600,8 @@ class Sampler {
     std::vector<double> x;
     for (int b = 0; b < batch_.rows(); ++b) {
       const int e = batch_.length[b];
-      const double log_r = std::max(double(batch_.log_r(b, e)), floor);
+      const double stored = batch_.log_r(b, e);
+      const double log_r = stored == -std::numeric_limits<double>::infinity() ? floor : stored;
       double log_q = batch_.stopped[b] ? double(batch_.log_stop(b, e)) : 0.0;
       for (int t = 0; t < e; ++t) log_q += batch_.log_pf(b, t);
       x.push_back(log_r - log_q);
@@ -614,7 +630,9 @@ class Sampler {
   ToolFunction<Query> tool_;
   ProgressCallback progress_;
   MessageSink sink_ = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
-  std::set<uint64_t> zero_reward_warned_;  // query keys warned about (warn_zero_rewards)
+  std::set<uint64_t> zero_reward_warned_;
+  bool below_floor_warned_ =
+      false;  // warn_below_floor  // query keys warned about (warn_zero_rewards)
   // Scratch reused across steps.
   TrajectoryBatch batch_;
   TrajectoryGrad grad_;

@@ -21,7 +21,9 @@
 //   q(STOP | s) there without any signal, so the policy would never learn to avoid stopping in
 //   a zero-reward state; with the floor it is pushed to q(STOP | s) ~ e^-100 F(s)^-1, which is
 //   zero for every practical purpose. The reference code does the same with its finite -99
-//   penalty for too-short prefixes (SPEC section 3). NaN or +inf log R is an error naming the
+//   penalty for too-short prefixes (SPEC section 3). Only -inf is clamped: a finite log R
+//   under the floor is read as it is (the Sampler warns once, as the floor is then above a real
+//   reward). NaN or +inf log R is an error naming the
 //   row and position, and so is a finite log R above 1 / epsilon of S (8388608 in float), where
 //   S can no longer resolve log q next to it.
 // * log q(STOP | s_t) = -inf means STOP was masked at s_t (min length). The stop-flow identity
@@ -112,7 +114,10 @@ class RowReader {
                 "rounding step is >= 1 nat, so the balance residuals lose log q entirely; rescale "
                 "the reward (or raise the reward temperature)",
                 name_, b, t, v, scalar_name(), kMaxLogR);
-    return v < floor_ ? floor_ : v;
+    // Only a zero reward is clamped. Clamping finite values too flattened every log R under the
+    // floor into one: with likelihood rewards (-50 to -400 nats) garbage then scored as well as
+    // text -100 nats likelier, and sentence continuation drifted to garbage in 20-60 steps.
+    return v == -std::numeric_limits<double>::infinity() ? floor_ : v;
   }
 
   double log_pf(int b, int t) const {

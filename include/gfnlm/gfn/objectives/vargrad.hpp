@@ -58,6 +58,8 @@ class VarGradTB {
   }
 
   ParameterList<float> parameters() { return {}; }
+  // Read by the Sampler: its log Z estimate and warnings use this floor, as the loss does.
+  const Config& config() const { return config_; }
 
  private:
   Config config_{};
