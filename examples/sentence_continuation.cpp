@@ -220,7 +220,7 @@ int run_program(int argc, char** argv) {
       ->check(program::in_range(0, 1e6));
   app.add_option("--top-p", c.top_p, "nucleus sampling's p")->check(program::in_range(1e-9, 1));
   app.add_flag("--quick", o.quick, "a run of about a minute (tests): few steps and prompts");
-  app.parse(argc, argv);
+  CLI11_PARSE(app, argc, argv);
 
   const auto shared = shared_dir();
   if (o.model.empty()) o.model = (shared / "models/stories260K/model.bin").string();

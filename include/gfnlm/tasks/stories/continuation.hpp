@@ -19,6 +19,7 @@
 #include <gfnlm/policies/lm_policy.hpp>
 #include <gfnlm/rewards/lm_likelihood.hpp>
 #include <gfnlm/tasks/stories/items.hpp>
+#include <gfnlm/tasks/stories/reward_floor.hpp>
 #include <gfnlm/tasks/stories/tokens.hpp>
 
 #include <fmt/format.h>
@@ -131,7 +132,8 @@ ContinuationResults run_continuation(
 
   // The base's log p(Z | X) of every sample, one forward row each.
   // log p(Z "." | X): the "." is STOP's token, the terminal of the likelihood.
-  const LmLikelihoodConfig likelihood{.end_tokens = {period}};
+  LmLikelihoodConfig likelihood;
+  likelihood.end_tokens = {period};
   BasicLmLikelihoodReward<Model> score(model, [&] {
     auto c = likelihood;
     c.final_only = true;
@@ -167,7 +169,8 @@ ContinuationResults run_continuation(
   const auto sampled = [&](std::string method, std::string setting, SamplingDecoder d, int count) {
     const auto t0 = detail::Clock::now();
     d.max_len = config.max_len;
-    MethodResult r{std::move(method), std::move(setting)};
+    MethodResult r;
+    r.method = std::move(method), r.setting = std::move(setting);
     for (auto& rows : sample_decode(base, eval, count, mask, d, rng)) {
       r.samples.emplace_back();
       for (auto& t : rows) r.samples.back().push_back(std::move(t.actions));
@@ -181,7 +184,8 @@ ContinuationResults run_continuation(
                        .diversity_penalty = penalty,
                        .max_len = config.max_len,
                        .return_sequences = n};
-    MethodResult r{std::move(method), fmt::format("{} beams", beams)};
+    MethodResult r;
+    r.method = std::move(method), r.setting = fmt::format("{} beams", beams);
     for (auto& hyps : beam_search(base, eval, mask, c)) {
       r.samples.emplace_back();
       for (auto& h : hyps) r.samples.back().push_back(std::move(h.actions));
@@ -215,7 +219,9 @@ ContinuationResults run_continuation(
   sc.reward_temperature = {config.reward_t_start, config.reward_t_end, config.reward_t_steps};
   sc.seed = config.seed * 7 + 1;
   sc.progress_every = config.progress_every;
-  Sampler<Policy, Reward, ModifiedSubTB> sampler(policy, std::move(reward), sc, ModifiedSubTB{});
+  ModifiedSubTB::Config oc;
+  oc.log_reward_floor = kStoriesLogRewardFloor;  // log R is -10 to -300 nats here
+  Sampler<Policy, Reward, ModifiedSubTB> sampler(policy, std::move(reward), sc, ModifiedSubTB(oc));
   sampler.set_message_sink([&](const std::string& line) { say("  GFlowNet " + line); });
   say(fmt::format("GFlowNet: {} steps x {} prompts x {} trajectories on {} training prompts",
                   config.steps, config.prompts_per_step, config.trajectories, train.size()));
@@ -230,7 +236,8 @@ ContinuationResults run_continuation(
   }
   results.train_seconds = detail::since(t0);
   const auto t1 = detail::Clock::now();
-  MethodResult gfn{"gfn", "q, T = 1"};
+  MethodResult gfn;
+  gfn.method = "gfn", gfn.setting = "q, T = 1";
   for (auto& rows :
        sample_decode(policy, eval, n, sampler.mask(), {1.0, {}, config.max_len}, rng)) {
     gfn.samples.emplace_back();
