@@ -161,3 +161,44 @@ foreach(row
   # Other areas define the targets: tests/CMakeLists.txt adds the rows whose target exists.
   list(APPEND gfnlm_library_rows "bad_input.library.${row}|bad_input")
 endforeach()
+
+# ---- story_infilling (issue 19, acceptance 5): bad data, a prompt too long, a wrong tokenizer --
+gfnlm_bad_input_rows(story_infilling NEEDS ${stories}/model.bin ROWS
+    "steps_zero|--steps: 0 is not from 1|--steps|0"
+    "samples_one|--samples: 1 is not from 2|--samples|1"
+    "lr_negative|--lr: -1 is not greater than 0|--lr|-1"
+    "lora_rank_zero|--lora-rank: 0 is not from 1|--lora-rank|0"
+    "reward_t_end_zero|--reward-t-end: 0 is not greater than 0|--reward-t-end|0"
+    "condition_unknown|--condition: xyz not in|--condition|xyz"
+    "min_over_max|--min-len 30 is above --max-len 20|--min-len|30|--max-len|20"
+    "data_missing|--data '/nonexistent': no such file|--data|/nonexistent"
+    "threads_huge|--threads: 100000 is not from 0|--threads|100000")
+# A paragraph of one sentence: the infilling task needs X, Z and Y.
+gfnlm_bad_input(story_infilling data_too_few_sentences "line 1 has 1 sentence.s., fewer than the 3 required"
+  NEEDS ${stories}/model.bin
+  PREPARE sh -c "echo 'Tom had a red ball.' > @WORK@/p.txt"
+  ARGS --data @WORK@/p.txt)
+# A first sentence of 600 words: every X holds it, beyond stories260K's 512-token context.
+gfnlm_bad_input(story_infilling prompt_too_long "does not fit the model's context"
+  NEEDS ${stories}/model.bin
+  PREPARE sh -c "(printf 'The dog' && yes ' ran' | head -n 600 | tr -d '\\n' && echo '. Tom saw the dog. Sam smiled at Tom. They went home.') > @WORK@/l.txt && cat @WORK@/l.txt @WORK@/l.txt @WORK@/l.txt @WORK@/l.txt @WORK@/l.txt > @WORK@/p.txt"
+  ARGS --data @WORK@/p.txt)
+# tok512.bin cut after its 511th token: a vocabulary that does not match the model's 512.
+gfnlm_bad_input(story_infilling tokenizer_mismatch "holds 511 tokens but the model's vocab_size is 512"
+  NEEDS ${stories}/model.bin
+  PREPARE sh -c "head -c 6216 ${stories}/tok512.bin > @WORK@/tok.bin"
+  ARGS --model ${stories}/model.bin --tokenizer @WORK@/tok.bin)
+
+# ---- sentence_continuation (issue 19): flags, missing data, a wrong tokenizer ----
+gfnlm_bad_input_rows(sentence_continuation NEEDS ${stories}/model.bin ROWS
+    "steps_zero|--steps: 0 is not from 1|--steps|0"
+    "samples_one|--samples: 1 is not from 2|--samples|1"
+    "lr_negative|--lr: -1 is not greater than 0|--lr|-1"
+    "top_p_above_one|--top-p: 2 is not from|--top-p|2"
+    "split_unknown|--split: xyz not in|--split|xyz"
+    "data_missing|--data '/nonexistent': no such file|--data|/nonexistent")
+gfnlm_bad_input(sentence_continuation tokenizer_mismatch
+  "holds 511 tokens but the model's vocab_size is 512"
+  NEEDS ${stories}/model.bin
+  PREPARE sh -c "head -c 6216 ${stories}/tok512.bin > @WORK@/tok.bin"
+  ARGS --model ${stories}/model.bin --tokenizer @WORK@/tok.bin)
