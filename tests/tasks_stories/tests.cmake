@@ -1,7 +1,7 @@
 # The TinyStories data layer (issue 19); the cases on ../shared's data and stories260K skip with
 # a warning where it is absent.
 gfnlm_add_test(test_tasks_stories
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_stories.cpp
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_stories.cpp ${CMAKE_CURRENT_LIST_DIR}/test_infill_reward.cpp
   LABELS tasks_stories)
 
 # The two language examples end to end in --quick mode on ../shared's stories260K (pipeline only;
