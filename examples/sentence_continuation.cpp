@@ -9,6 +9,7 @@
 //   sentence_continuation --out runs/continuation --seed 0 --threads 2
 #include "load_checkpoint.hpp"
 #include "program.hpp"
+#include "stories_program.hpp"
 
 #include <gfnlm/core/atomic_file.hpp>
 #include <gfnlm/eval/svg/line_chart.hpp>
@@ -30,14 +31,8 @@ namespace fs = std::filesystem;
 namespace st = gfnlm::stories;
 using nlohmann::json;
 
-// <checkout>/../shared, where the brief's models and data live.
-fs::path shared_dir() {
-  return fs::path(__FILE__).parent_path().parent_path().parent_path() / "shared";
-}
-
-struct Options {
-  std::string model, tokenizer, data, out = "runs/sentence_continuation", split = "test";
-  int threads = 0;
+struct Options : gfnlm::program::StoriesInputs {
+  Options() { out = "runs/sentence_continuation"; }
   uint64_t split_seed = 7;
   st::SplitSizes sizes{1200, 100, 322};
   bool quick = false;
@@ -187,19 +182,8 @@ int run_program(int argc, char** argv) {
   Options o;
   auto& c = o.config;
   CLI::App app{"Sentence continuation with a GFlowNet against decoding baselines (paper 4.1)"};
-  app.add_option("--model", o.model,
-                 "llama2.c checkpoint or Hugging Face folder "
-                 "(default: ../shared/models/stories260K/model.bin)");
-  app.add_option("--tokenizer", o.tokenizer, "its tokenizer (default: stories260K's tok512.bin)");
-  app.add_option("--data", o.data,
-                 "TinyStories paragraphs, one per line "
-                 "(default: ../shared/data/tinystories/paragraphs.txt)");
-  app.add_option("--out", o.out, "output directory");
+  program::add_stories_options(app, o, "prompts");
   app.add_option("--seed", c.seed, "seed of the GFlowNet and of every sampler");
-  app.add_option("--threads", o.threads, "OpenMP threads (0: OpenMP's default)")
-      ->check(program::threads());
-  app.add_option("--split", o.split, "prompts evaluated: test, or validation to choose settings")
-      ->check(CLI::IsMember({"test", "validation"}));
   app.add_option("--samples", c.samples, "n samples per prompt, every method")
       ->check(program::in_range(2, 1000));
   app.add_option("--prompts", c.eval_prompts, "prompts evaluated")
@@ -222,13 +206,7 @@ int run_program(int argc, char** argv) {
   app.add_flag("--quick", o.quick, "a run of about a minute (tests): few steps and prompts");
   CLI11_PARSE(app, argc, argv);
 
-  const auto shared = shared_dir();
-  if (o.model.empty()) o.model = (shared / "models/stories260K/model.bin").string();
-  if (o.tokenizer.empty() && fs::path(o.model).extension() == ".bin")
-    o.tokenizer = (fs::path(o.model).parent_path() / "tok512.bin").string();
-  if (o.data.empty()) o.data = (shared / "data/tinystories/paragraphs.txt").string();
-  program::require_existing(o.model, "--model", /*directory_ok=*/true);
-  program::require_existing(o.data, "--data", /*directory_ok=*/false);
+  program::resolve_stories_inputs(o);
   if (o.quick) {
     if (app.count("--steps") == 0) c.steps = 20;
     if (app.count("--prompts") == 0) c.eval_prompts = 3;
@@ -238,8 +216,7 @@ int run_program(int argc, char** argv) {
   }
   c.lora.alpha = double(c.lora.rank);
   c.validate();
-  program::require_writable_directory(o.out, "--out");
-  program::apply_threads(o.threads);
+  program::prepare_stories_run(o);
   return program::with_checkpoint(o.model, o.tokenizer,
                                   [&](auto& model, const auto& tok) { return run(model, tok, o); });
 }

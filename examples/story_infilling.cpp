@@ -8,6 +8,7 @@
 //   story_infilling --out runs/infilling --seed 0 --threads 2
 #include "load_checkpoint.hpp"
 #include "program.hpp"
+#include "stories_program.hpp"
 
 #include <gfnlm/core/atomic_file.hpp>
 #include <gfnlm/eval/svg/bar_chart.hpp>
@@ -30,15 +31,10 @@ namespace fs = std::filesystem;
 namespace st = gfnlm::stories;
 using nlohmann::json;
 
-// <checkout>/../shared, where the brief's models and data live.
-fs::path shared_dir() {
-  return fs::path(__FILE__).parent_path().parent_path().parent_path() / "shared";
-}
-
-struct Options {
-  std::string model, tokenizer, data, out = "runs/story_infilling", split = "test";
+struct Options : gfnlm::program::StoriesInputs {
+  Options() { out = "runs/story_infilling"; }
   std::string condition = "yx";
-  int threads = 0, items = 322, train_items = 1200;
+  int items = 322, train_items = 1200;
   uint64_t split_seed = 7;
   st::SplitSizes sizes{1200, 100, 322};  // the continuation example's split of the 1,622
   bool quick = false, no_seed_buffer = false;
@@ -247,19 +243,8 @@ int run_program(int argc, char** argv) {
   Options o;
   auto& c = o.config;
   CLI::App app{"Story infilling: prompting, SFT and a GFlowNet (paper section 4.2)"};
-  app.add_option("--model", o.model,
-                 "llama2.c checkpoint or Hugging Face folder "
-                 "(default: ../shared/models/stories260K/model.bin)");
-  app.add_option("--tokenizer", o.tokenizer, "its tokenizer (default: stories260K's tok512.bin)");
-  app.add_option("--data", o.data,
-                 "TinyStories paragraphs, one per line "
-                 "(default: ../shared/data/tinystories/paragraphs.txt)");
-  app.add_option("--out", o.out, "output directory");
+  program::add_stories_options(app, o, "items");
   app.add_option("--seed", c.seed, "seed of the fine-tunings and of every sampler");
-  app.add_option("--threads", o.threads, "OpenMP threads (0: OpenMP's default)")
-      ->check(program::threads());
-  app.add_option("--split", o.split, "items evaluated: test, or validation to choose settings")
-      ->check(CLI::IsMember({"test", "validation"}));
   app.add_option("--items", o.items, "test items evaluated")->check(program::in_range(1, 100000));
   app.add_option("--train-items", o.train_items, "training items")
       ->check(program::in_range(1, 100000));
@@ -313,13 +298,7 @@ int run_program(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   GFNLM_CHECK(c.min_len <= c.max_len, "--min-len {} is above --max-len {}", c.min_len, c.max_len);
 
-  const auto shared = shared_dir();
-  if (o.model.empty()) o.model = (shared / "models/stories260K/model.bin").string();
-  if (o.tokenizer.empty() && fs::path(o.model).extension() == ".bin")
-    o.tokenizer = (fs::path(o.model).parent_path() / "tok512.bin").string();
-  if (o.data.empty()) o.data = (shared / "data/tinystories/paragraphs.txt").string();
-  program::require_existing(o.model, "--model", /*directory_ok=*/true);
-  program::require_existing(o.data, "--data", /*directory_ok=*/false);
+  program::resolve_stories_inputs(o);
   if (o.quick) {
     if (app.count("--steps") == 0) c.steps = 10;
     if (app.count("--items") == 0) o.items = 4;
@@ -334,8 +313,7 @@ int run_program(int argc, char** argv) {
   c.run_gfn = std::find(methods.begin(), methods.end(), "gfn") != methods.end();
   c.lora.alpha = double(c.lora.rank);
   c.validate();
-  program::require_writable_directory(o.out, "--out");
-  program::apply_threads(o.threads);
+  program::prepare_stories_run(o);
   return program::with_checkpoint(o.model, o.tokenizer,
                                   [&](auto& model, const auto& tok) { return run(model, tok, o); });
 }
