@@ -1,44 +1,17 @@
-#include <gfnlm/core/logmath.hpp>
 #include <gfnlm/rewards/lm_likelihood.hpp>
+
+#include "decode_reference.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <vector>
 
-namespace {
-
-gfnlm::TransformerConfig tiny_config() {
-  gfnlm::TransformerConfig c;
-  c.vocab_size = 13;
-  c.max_seq_len = 32;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.d_model = 16;
-  return c;
-}
-
-// log p(tokens[from..] | tokens[..from]) token by token with the KV cache: an independent path.
-double decode_log_prob(gfnlm::Transformer<>& model, const std::vector<int32_t>& tokens, int from) {
-  gfnlm::KvCache<gfnlm::Cpu, float> cache(model.config(), 1);
-  const int V = model.config().vocab_size;
-  double total = 0;
-  for (std::size_t i = 0; i + 1 < tokens.size(); ++i) {
-    const gfnlm::DecodeToken tok{0, tokens[i]};
-    const auto logits = model.decode(cache, std::span<const gfnlm::DecodeToken>(&tok, 1));
-    if (static_cast<int>(i) + 1 < from) continue;
-    std::vector<float> row(logits.begin(), logits.end());
-    const double lse = gfnlm::logsumexp(std::span<const float>(row.data(), V));
-    total += row[tokens[i + 1]] - lse;
-  }
-  return total;
-}
-
-}  // namespace
+using gfnlm::test::decode_log_prob;
 
 TEST_CASE("LM-likelihood prefix rewards equal token-by-token decoding", "[rewards]") {
   gfnlm::Rng rng(11);
-  gfnlm::Transformer<> model(tiny_config(), rng);
+  gfnlm::Transformer<> model(gfnlm::test::tiny_lm_config(), rng);
   model.enable_lora({.rank = 2, .alpha = 4}, rng);
   for (auto& p : model.lora_parameters())
     for (std::size_t i = 0; i < p.size; ++i) p.value[i] = 0.3f * static_cast<float>(rng.normal());
@@ -76,7 +49,7 @@ TEST_CASE("LM-likelihood prefix rewards equal token-by-token decoding", "[reward
 
 TEST_CASE("LM-likelihood reward without terminal tokens is an error", "[rewards]") {
   gfnlm::Rng rng(2);
-  gfnlm::Transformer<> model(tiny_config(), rng);
+  gfnlm::Transformer<> model(gfnlm::test::tiny_lm_config(), rng);
   gfnlm::LmLikelihoodReward<> reward(model, {});
   const gfnlm::LmQuery q{{1}, {}};
   const std::vector<int32_t> a{3};
@@ -86,7 +59,7 @@ TEST_CASE("LM-likelihood reward without terminal tokens is an error", "[rewards]
 TEST_CASE("LM-likelihood reward with no_terminal: log p(Z | D X) of every prefix, one pass",
           "[rewards]") {
   gfnlm::Rng rng(7);
-  gfnlm::Transformer<> model(tiny_config(), rng);
+  gfnlm::Transformer<> model(gfnlm::test::tiny_lm_config(), rng);
   gfnlm::LmLikelihoodConfig cfg;
   cfg.context = {5};
   cfg.no_terminal = true;
@@ -108,7 +81,7 @@ TEST_CASE("LM-likelihood reward with no_terminal: log p(Z | D X) of every prefix
 TEST_CASE("LM-likelihood reward: a batch of rows of different lengths scores each row as alone",
           "[rewards]") {
   gfnlm::Rng rng(5);
-  gfnlm::Transformer<> model(tiny_config(), rng);
+  gfnlm::Transformer<> model(gfnlm::test::tiny_lm_config(), rng);
   using Request = gfnlm::RewardRequest<gfnlm::LmQuery>;
   for (bool multi : {false, true}) {
     gfnlm::LmLikelihoodConfig cfg;
@@ -142,7 +115,7 @@ TEST_CASE("LM-likelihood reward: a batch of rows of different lengths scores eac
 
 TEST_CASE("LM-likelihood reward with final_only scores the complete sequence alone", "[rewards]") {
   gfnlm::Rng rng(8);
-  gfnlm::Transformer<> model(tiny_config(), rng);
+  gfnlm::Transformer<> model(gfnlm::test::tiny_lm_config(), rng);
   model.enable_lora({.rank = 2, .alpha = 4}, rng);
   for (auto& p : model.lora_parameters())
     for (std::size_t i = 0; i < p.size; ++i) p.value[i] = 0.3f * static_cast<float>(rng.normal());

@@ -1,8 +1,9 @@
 // InfillReward (tasks/stories/infill_reward.hpp) against token-by-token decoding: log p(z_<t Y | X)
 // at the states where STOP is legal and at the last one, -inf elsewhere, X and Y read from the
 // reward's own table whatever the policy's prompt.
-#include <gfnlm/core/logmath.hpp>
 #include <gfnlm/tasks/stories/infill_reward.hpp>
+
+#include "../rewards/decode_reference.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -10,39 +11,12 @@
 #include <limits>
 #include <vector>
 
-namespace {
-
-gfnlm::TransformerConfig tiny_config() {
-  gfnlm::TransformerConfig c;
-  c.vocab_size = 13;
-  c.max_seq_len = 32;
-  c.n_layer = 2;
-  c.n_head = 2;
-  c.d_model = 16;
-  return c;
-}
-
-// log p(tokens[from..] | tokens[..from]) one token at a time with the KV cache.
-double decode_log_prob(gfnlm::Transformer<>& model, const std::vector<int32_t>& tokens, int from) {
-  gfnlm::KvCache<gfnlm::Cpu, float> cache(model.config(), 1);
-  const int V = model.config().vocab_size;
-  double total = 0;
-  for (std::size_t i = 0; i + 1 < tokens.size(); ++i) {
-    const gfnlm::DecodeToken tok{0, tokens[i]};
-    const auto logits = model.decode(cache, std::span<const gfnlm::DecodeToken>(&tok, 1));
-    if (static_cast<int>(i) + 1 < from) continue;
-    std::vector<float> row(logits.begin(), logits.end());
-    total += row[tokens[i + 1]] - gfnlm::logsumexp(std::span<const float>(row.data(), V));
-  }
-  return total;
-}
-
-}  // namespace
+using gfnlm::test::decode_log_prob;
 
 TEST_CASE("InfillReward scores log p(Z Y | X) where STOP is legal, from its own X and Y",
           "[tasks_stories]") {
   gfnlm::Rng rng(3);
-  gfnlm::Transformer<> model(tiny_config(), rng);
+  gfnlm::Transformer<> model(gfnlm::test::tiny_lm_config(), rng);
   const std::vector<int32_t> x{1, 2, 3}, y{7, 8};
   const int32_t end = 9;  // the sentence end: STOP is legal right after it, from min_len on
   const std::vector<int32_t> z{4, 9, 5, 6, 9, 4};
