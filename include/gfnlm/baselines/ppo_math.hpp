@@ -19,6 +19,40 @@ struct SurrogateStats {
   double approx_kl = 0;      // mean of (log pi_old - log pi_new): how far the update moved
 };
 
+namespace detail {
+// The clipped surrogate with token t weighted by weight(t) and clip range [1 - clip_low,
+// 1 + clip_high]; what clipped_surrogate and GRPO's token loss (baselines/grpo_math.hpp) share.
+template <class Weight>
+SurrogateStats clipped_surrogate(std::span<const float> logp_new, std::span<const float> logp_old,
+                                 std::span<const float> advantages, double clip_low,
+                                 double clip_high, const Weight& weight, std::span<float> dlogp) {
+  const std::size_t n = logp_new.size();
+  GFNLM_CHECK(logp_old.size() == n && advantages.size() == n && dlogp.size() == n,
+              "clipped_surrogate: sizes differ (new {}, old {}, advantages {}, grad {})", n,
+              logp_old.size(), advantages.size(), dlogp.size());
+  GFNLM_CHECK(clip_low > 0 && clip_low < 1 && clip_high > 0,
+              "clipped_surrogate: clip range [1 - {}, 1 + {}] must hold 1 and stay positive",
+              clip_low, clip_high);
+  SurrogateStats s;
+  if (n == 0) return s;
+  for (std::size_t t = 0; t < n; ++t) {
+    const double a = advantages[t], w = weight(t);
+    const double log_ratio = double(logp_new[t]) - double(logp_old[t]);
+    const double r = std::exp(log_ratio);
+    const double clipped = std::clamp(r, 1.0 - clip_low, 1.0 + clip_high);
+    const double unclipped_loss = -a * r, clipped_loss = -a * clipped;
+    const bool clipped_active = clipped_loss > unclipped_loss;
+    s.loss += w * std::max(unclipped_loss, clipped_loss);
+    s.clip_fraction += clipped_active;
+    s.approx_kl += -log_ratio;
+    dlogp[t] = clipped_active ? 0.0f : static_cast<float>(-a * r * w);
+  }
+  s.clip_fraction /= double(n);
+  s.approx_kl /= double(n);
+  return s;
+}
+}  // namespace detail
+
 // Clipped surrogate objective, per token, and its gradient wrt log pi_new. With ratio
 // r = exp(logp_new - logp_old): loss_t = max(-A_t r_t, -A_t clip(r_t, 1-eps, 1+eps)). The clipped
 // branch is the maximum only where it is constant (A > 0 and r > 1+eps, or A < 0 and r < 1-eps),
@@ -28,30 +62,10 @@ inline SurrogateStats clipped_surrogate(std::span<const float> logp_new,
                                         std::span<const float> logp_old,
                                         std::span<const float> advantages, double clip,
                                         std::span<float> dlogp, double normaliser = 0) {
-  const std::size_t n = logp_new.size();
-  GFNLM_CHECK(logp_old.size() == n && advantages.size() == n && dlogp.size() == n,
-              "clipped_surrogate: sizes differ (new {}, old {}, advantages {}, grad {})", n,
-              logp_old.size(), advantages.size(), dlogp.size());
-  GFNLM_CHECK(clip > 0, "clipped_surrogate: clip range {} must be positive", clip);
-  SurrogateStats s;
-  if (n == 0) return s;
-  const double norm = normaliser > 0 ? normaliser : double(n);
-  for (std::size_t t = 0; t < n; ++t) {
-    const double a = advantages[t];
-    const double log_ratio = double(logp_new[t]) - double(logp_old[t]);
-    const double r = std::exp(log_ratio);
-    const double clipped = std::clamp(r, 1.0 - clip, 1.0 + clip);
-    const double unclipped_loss = -a * r, clipped_loss = -a * clipped;
-    const bool clipped_active = clipped_loss > unclipped_loss;
-    s.loss += std::max(unclipped_loss, clipped_loss);
-    s.clip_fraction += clipped_active;
-    s.approx_kl += -log_ratio;
-    dlogp[t] = clipped_active ? 0.0f : static_cast<float>(-a * r / norm);
-  }
-  s.loss /= norm;
-  s.clip_fraction /= double(n);
-  s.approx_kl /= double(n);
-  return s;
+  const double norm = normaliser > 0 ? normaliser : double(logp_new.size());
+  return detail::clipped_surrogate(
+      logp_new, logp_old, advantages, clip, clip, [inv = 1.0 / norm](std::size_t) { return inv; },
+      dlogp);
 }
 
 // Clipped value loss (TRL): 0.5 max((v - R)^2, (clip(v, v_old - c, v_old + c) - R)^2), divided by
