@@ -3,9 +3,9 @@
 //
 // Ask a small LM for "a random integer from 0 to 100". The embedded base model, pretrained here on
 // a corpus that answers the way real LMs do (tasks/uniform_integers/corpus.hpp), is skewed and
-// often invalid. Three LoRA fine-tunings of that same base follow: PPO (+16 for any valid answer),
-// SFT on uniform draws, and a GFlowNet whose target puts equal mass on every valid answer. Each
-// model is sampled --samples times; a table goes to stdout, results.json and histograms.svg to
+// often invalid. Four LoRA fine-tunings of that same base follow: PPO and GRPO (+16 for any valid
+// answer), SFT on uniform draws, and a GFlowNet whose target puts equal mass on every valid answer.
+// Each model is sampled --samples times; a table goes to stdout, results.json and histograms.svg to
 // --out. Progress goes to stderr.
 #include "load_checkpoint.hpp"
 #include "program.hpp"
@@ -177,7 +177,9 @@ nlohmann::json results_json(const ui::ExperimentResults& results,
 
 int run_program(int argc, char** argv) {
   namespace program = gfnlm::program;
-  CLI::App app{"Uniform random integers 0..100: base vs PPO vs SFT vs GFlowNet (gfnlm issue 5)"};
+  CLI::App app{
+      "Uniform random integers 0..100: base vs PPO vs GRPO vs SFT vs GFlowNet (gfnlm issues 5, "
+      "20)"};
   // Flags bind straight to the config; --quick then changes only the settings the user left.
   ui::ExperimentConfig config;
   const ui::ExperimentConfig quick_config = ui::ExperimentConfig::quick();
@@ -229,6 +231,8 @@ int run_program(int argc, char** argv) {
       fmt::format("GFlowNet training steps, {} with --model,", ui::kRealModelGfnSteps).c_str());
   auto* ppo_steps =
       steps("--ppo-steps", config.ppo_steps, quick_config.ppo_steps, "PPO rollout batches");
+  auto* grpo_steps = steps("--grpo-steps", config.grpo_steps, quick_config.grpo_steps,
+                           "GRPO generation batches (PPO's episodes per batch)");
   auto* sft_steps = steps("--sft-steps", config.sft_steps, quick_config.sft_steps, "SFT steps");
   auto* pretrain_steps = steps("--pretrain-steps", config.base.steps, quick_config.base.steps,
                                "Base-model pretraining steps");
@@ -340,6 +344,7 @@ int run_program(int argc, char** argv) {
   if (quick) {
     if (gfn_steps->count() == 0) config.gfn_steps = quick_config.gfn_steps;
     if (ppo_steps->count() == 0) config.ppo_steps = quick_config.ppo_steps;
+    if (grpo_steps->count() == 0) config.grpo_steps = quick_config.grpo_steps;
     if (sft_steps->count() == 0) config.sft_steps = quick_config.sft_steps;
     if (pretrain_steps->count() == 0) config.base.steps = quick_config.base.steps;
     if (app.count("--samples") == 0) config.samples = quick_config.samples;

@@ -18,15 +18,20 @@ TEST_CASE("quick experiment: GFlowNet improves KL to uniform 5x over the base",
   auto config = ui::ExperimentConfig::quick();
   config.cache_dir = std::filesystem::temp_directory_path() / "gfnlm_test_uniform_integers";
   const auto results = ui::run_experiment(config);
-  REQUIRE(results.models.size() == 4);
+  REQUIRE(results.models.size() == 5);
   const auto& base = results.models[0];
   const auto& ppo = results.models[1];
-  const auto& sft = results.models[2];
-  const auto& gfn = results.models[3];
+  const auto& grpo = results.models[2];
+  const auto& sft = results.models[3];
+  const auto& gfn = results.models[4];
   REQUIRE(base.name == "base");
+  REQUIRE(ppo.name == "PPO");
+  REQUIRE(grpo.name == "GRPO");
+  REQUIRE(sft.name == "SFT");
   REQUIRE(gfn.name == "GFlowNet");
   INFO("base: valid " << base.report.valid_fraction << " KL " << base.report.kl_valid);
   INFO("PPO: valid " << ppo.report.valid_fraction << " KL " << ppo.report.kl_valid);
+  INFO("GRPO: valid " << grpo.report.valid_fraction << " KL " << grpo.report.kl_valid);
   INFO("SFT: valid " << sft.report.valid_fraction << " KL " << sft.report.kl_valid);
   INFO("GFlowNet: valid " << gfn.report.valid_fraction << " KL " << gfn.report.kl_valid);
   for (const auto& m : results.models) REQUIRE(m.counts.total == config.samples);
@@ -36,6 +41,7 @@ TEST_CASE("quick experiment: GFlowNet improves KL to uniform 5x over the base",
   REQUIRE(gfn.report.kl_valid * 5 <= base.report.kl_valid);
   REQUIRE(gfn.report.valid_fraction > base.report.valid_fraction);
   REQUIRE(ppo.report.valid_fraction > base.report.valid_fraction);
+  REQUIRE(grpo.report.valid_fraction > base.report.valid_fraction);
   // The GFlowNet samples with its Sampler's min-length mask (STOP masked at the root), so it never
   // answers ""; base, PPO and SFT are sampled without masks.
   REQUIRE(config.gfn_min_len == 1);

@@ -61,15 +61,17 @@ TEST_CASE("a short GFlowNet run on aidreams260K raises validity from ~0", "[task
   config.gfn_steps = 40;
   config.ppo_steps = 1;
   config.ppo_batch = 16;
+  config.grpo_steps = 1;
+  config.grpo_groups = 2;
   config.sft_steps = 5;
   config.samples = 200;
   config.eval_chunk = 200;
   ui::ModelResult base;
   base.name = "base";
   const auto results = ui::run_fine_tunings(model, codec, tok.eos_id(), config, base);
-  REQUIRE(results.models.size() == 4);
+  REQUIRE(results.models.size() == 5);
   const auto& b = results.models[0];
-  const auto& g = results.models[3];
+  const auto& g = results.models[4];
   INFO("base exact validity " << b.exact.valid_mass << ", GFlowNet " << g.exact.valid_mass
                               << " (sampled " << g.report.valid_fraction << ")");
   REQUIRE(b.exact.valid_mass < 0.01);  // a prose model almost never answers with a bare integer

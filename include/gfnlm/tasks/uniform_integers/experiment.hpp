@@ -1,9 +1,10 @@
 #pragma once
 // The whole random-integer experiment of issue 5 as one function, shared by the example program
 // (examples/uniform_integers.cpp) and its quick-mode test: from one base model (base_model.hpp),
-// three LoRA fine-tunings - GFlowNet (trajectory balance or modified SubTB through gfnlm::Sampler,
-// with SPEC section 4's min-length mask), PPO and SFT on
+// four LoRA fine-tunings - GFlowNet (trajectory balance or modified SubTB through gfnlm::Sampler,
+// with SPEC section 4's min-length mask), PPO and GRPO on the task's reward, and SFT on
 // uniform draws - then every model sampled `samples` times and scored (SPEC section 6).
+#include <gfnlm/baselines/grpo.hpp>
 #include <gfnlm/baselines/ppo.hpp>
 #include <gfnlm/baselines/rollout.hpp>
 #include <gfnlm/baselines/sft.hpp>
@@ -108,6 +109,13 @@ struct ExperimentConfig {
   int ppo_batch = 64;  // episodes per step
   PpoRewardScheme ppo_reward{};
 
+  // GRPO (issue 20) on PPO's reward and with its rollout budget: grpo_groups x num_generations
+  // = ppo_batch episodes per step, as many steps. TRL's defaults (G 8, beta 0, one pass, dapo
+  // normalisation, group-std scaling) with PPO's learning rate.
+  int grpo_steps = 100;
+  int grpo_groups = 8;
+  GrpoConfig grpo{.num_generations = 8, .max_len = kMaxAnswerTokens, .lr = 1e-3};
+
   // Help for a base that never answers validly (issue 24; docs/concepts.md, "When the base never
   // succeeds"), given to all three fine-tunings alike so the comparison stays fair:
   // - seed_answers: this many known-good answers, evenly spaced over 0..100 (seeded_answers()),
@@ -149,9 +157,13 @@ struct ExperimentConfig {
                 "all must be >= 1 and d_model a multiple of n_head",
                 base.steps, base.batch, base.d_model, base.n_layer, base.n_head);
     positive("base.lr", base.lr);
-    GFNLM_CHECK(gfn_steps >= 1 && ppo_steps >= 1 && sft_steps >= 1,
-                "ExperimentConfig: gfn_steps {}, ppo_steps {}, sft_steps {} must all be >= 1",
-                gfn_steps, ppo_steps, sft_steps);
+    GFNLM_CHECK(
+        gfn_steps >= 1 && ppo_steps >= 1 && grpo_steps >= 1 && sft_steps >= 1,
+        "ExperimentConfig: gfn_steps {}, ppo_steps {}, grpo_steps {}, sft_steps {} must all "
+        "be >= 1",
+        gfn_steps, ppo_steps, grpo_steps, sft_steps);
+    GFNLM_CHECK(grpo_groups >= 1, "ExperimentConfig: grpo_groups = {} must be >= 1", grpo_groups);
+    grpo.validate();
     GFNLM_CHECK(
         gfn_batch >= 1 && gfn_groups >= 1 && gfn_buffer >= 1 && ppo_batch >= 1 && sft_batch >= 1,
         "ExperimentConfig: gfn_batch {}, gfn_groups {}, gfn_buffer {}, ppo_batch {}, "
@@ -186,6 +198,7 @@ struct ExperimentConfig {
     c.samples = 2000;
     c.gfn_steps = 400;
     c.ppo_steps = 15;
+    c.grpo_steps = 15;
     c.sft_steps = 80;
     return c;
   }
@@ -204,7 +217,7 @@ inline ExperimentConfig with_real_model_help(ExperimentConfig c) {
 }
 
 struct ModelResult {
-  std::string name;          // "base", "PPO", "SFT", "GFlowNet"
+  std::string name;          // "base", "PPO", "GRPO", "SFT", "GFlowNet"
   AnswerCounts counts;       // of `samples` answers
   UniformityReport report;   // eval/distribution.hpp figures from the counts
   double train_seconds = 0;  // fine-tuning wall time (pretraining for the base)
@@ -222,7 +235,7 @@ struct CurvePoint {
 };
 
 struct ExperimentResults {
-  std::vector<ModelResult> models;  // base, PPO, SFT, GFlowNet (in this order, as evaluated)
+  std::vector<ModelResult> models;  // base, PPO, GRPO, SFT, GFlowNet (in this order)
   bool base_from_cache = false;
   std::filesystem::path base_model_file;  // empty when not cached
   double true_log_z = 0;  // log of the target's total mass: 101 valid answers at e^8, the rest ~0
@@ -374,8 +387,8 @@ LogitMask train_gflownet(P& policy, const AnswerCodec<Tok>& codec, const LmQuery
 }
 
 // Samples r's model `config.samples` times and fills r's counts, report, exact probabilities and
-// (log_z) log-partition estimate. Base, PPO and SFT sample without masks; the GFlowNet with its
-// Sampler's (min-length) mask.
+// (log_z) log-partition estimate. Base, PPO, GRPO and SFT sample without masks; the GFlowNet with
+// its Sampler's (min-length) mask.
 template <class P, Tokenizer Tok>
 void evaluate_model(ModelResult& r, P& policy, const LmQuery& query, const AnswerCodec<Tok>& codec,
                     const ExperimentConfig& config, bool log_z, const LogitMask* mask,
@@ -427,7 +440,7 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
   GFNLM_CHECK(!query.prompt.empty(), "run_fine_tunings: the prompt has no tokens");
   Rng rng(config.seed * 0x9E3779B97F4A7C15ULL + 12345);
 
-  // Three fine-tunings from copies of the same base, each with fresh LoRA adapters.
+  // Four fine-tunings from copies of the same base, each with fresh LoRA adapters.
   auto adapted = [&](uint64_t salt) {
     Model m = base;
     Rng init(config.seed * 1000003ULL + salt);
@@ -470,6 +483,26 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
   ppo_result.name = "PPO";
   ppo_result.train_seconds = detail::seconds_since(t0);
 
+  // GRPO on the same reward, with PPO's rollout budget.
+  Model grpo_model = adapted(4);
+  Policy grpo_policy(grpo_model, stop);
+  GrpoTrainer grpo(grpo_policy, frozen_reference(base_policy), ppo_reward, config.grpo,
+                   config.seed * 7 + 4, helped_ptr);
+  const std::vector<LmQuery> grpo_queries(config.grpo_groups, query);
+  t0 = detail::Clock::now();
+  for (int step = 0; step < config.grpo_steps; ++step) {
+    const auto s = grpo.train_step(grpo_queries);
+    if (step % 10 == 0 || step + 1 == config.grpo_steps)
+      say(fmt::format(
+          "  GRPO step {:4d}/{}  reward {:6.2f}  group std {:.3f}  zero-std groups {:.2f}  "
+          "clip {:.2f}",
+          step + 1, config.grpo_steps, s.mean_reward, s.mean_group_std, s.zero_std_fraction,
+          s.clip_fraction));
+  }
+  ModelResult grpo_result;
+  grpo_result.name = "GRPO";
+  grpo_result.train_seconds = detail::seconds_since(t0);
+
   // SFT on integers drawn uniformly.
   Model sft_model = adapted(3);
   Policy sft_policy(sft_model, stop);
@@ -506,6 +539,7 @@ ExperimentResults run_fine_tunings(Model& base, const AnswerCodec<Tok>& codec, i
   say(fmt::format("evaluating {} samples per model", config.samples));
   evaluate(base_result, base_policy, false);
   evaluate(ppo_result, ppo_policy, false, helped_ptr);
+  evaluate(grpo_result, grpo_policy, false, helped_ptr);
   evaluate(sft_result, sft_policy, false, helped_ptr);
   evaluate(gfn_result, gfn_policy, true, &gfn_mask);
   results.total_seconds = detail::seconds_since(t_total);
