@@ -580,8 +580,9 @@ class Sampler {
   // A finite tempered log R under the objective's floor ranks below a zero reward (which reads as
   // the floor): the objective still uses it as it is, but the floor is then wrong. Said once.
   void warn_below_floor(double tempered_log_r, int query_index) {
+    if (below_floor_warned_) return;  // the common case: no floor lookup per prefix
     const double floor = log_reward_floor(objective_);
-    if (below_floor_warned_ || tempered_log_r >= floor) return;
+    if (tempered_log_r >= floor) return;
     below_floor_warned_ = true;
     say(fmt::format(
         "gfnlm: warning: query {} has a finite tempered log R = {:.6g}, below the objective's "
@@ -630,9 +631,8 @@ class Sampler {
   ToolFunction<Query> tool_;
   ProgressCallback progress_;
   MessageSink sink_ = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
-  std::set<uint64_t> zero_reward_warned_;
-  bool below_floor_warned_ =
-      false;  // warn_below_floor  // query keys warned about (warn_zero_rewards)
+  std::set<uint64_t> zero_reward_warned_;  // query keys warned about (warn_zero_rewards)
+  bool below_floor_warned_ = false;        // warn_below_floor said its line
   // Scratch reused across steps.
   TrajectoryBatch batch_;
   TrajectoryGrad grad_;
