@@ -2,6 +2,8 @@
 #include <gfnlm/baselines/ppo.hpp>
 #include <gfnlm/policies/tabular.hpp>
 
+#include "tabular_rl.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -12,23 +14,11 @@
 namespace grpo = gfnlm::grpo;
 using gfnlm::TabularPolicy;
 
-namespace {
-
-constexpr int kVocab = 4, kStop = 3, kMaxLen = 3;
-
-double exact_kl(const TabularPolicy& p, const TabularPolicy& q) {
-  const auto lp = p.terminal_log_probs(0), lq = q.terminal_log_probs(0);
-  double kl = 0;
-  for (std::size_t i = 0; i < lp.size(); ++i) kl += std::exp(lp[i]) * (lp[i] - lq[i]);
-  return kl;
-}
-
-// +1 for exactly "0 1 STOP", 0 otherwise.
-double target_reward(int, std::span<const int32_t> z, bool stopped) {
-  return (stopped && z.size() == 2 && z[0] == 0 && z[1] == 1) ? 1.0 : 0.0;
-}
-
-}  // namespace
+using gfnlm::test::exact_kl;
+using gfnlm::test::kMaxLen;
+using gfnlm::test::kStop;
+using gfnlm::test::kVocab;
+using gfnlm::test::target_reward;
 
 TEST_CASE("GRPO advantages: group mean and sample std, by hand", "[baselines]") {
   // Group 1: rewards 1 2 3 4, mean 2.5, sample std sqrt(5/3). Group 2: all 5, std 0.

@@ -4,6 +4,8 @@
 #include <gfnlm/baselines/sft.hpp>
 #include <gfnlm/policies/tabular.hpp>
 
+#include "tabular_rl.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -13,26 +15,16 @@
 
 using gfnlm::TabularPolicy;
 
+using gfnlm::test::exact_kl;
+using gfnlm::test::kMaxLen;
+using gfnlm::test::kStop;
+using gfnlm::test::kVocab;
+using gfnlm::test::target_reward;
+
 namespace {
-
-// Vocabulary {0, 1, 2} plus STOP = 3, answers of at most 3 tokens, one query.
-constexpr int kVocab = 4, kStop = 3, kMaxLen = 3;
-
-// Exact KL(p || q) between two tabular policies' terminal distributions.
-double exact_kl(const TabularPolicy& p, const TabularPolicy& q) {
-  const auto lp = p.terminal_log_probs(0), lq = q.terminal_log_probs(0);
-  double kl = 0;
-  for (std::size_t i = 0; i < lp.size(); ++i) kl += std::exp(lp[i]) * (lp[i] - lq[i]);
-  return kl;
-}
 
 auto frozen(TabularPolicy& ref) {
   return gfnlm::frozen_reference(ref);
-}
-
-// +1 for exactly "0 1 STOP", 0 otherwise.
-double target_reward(int, std::span<const int32_t> z, bool stopped) {
-  return (stopped && z.size() == 2 && z[0] == 0 && z[1] == 1) ? 1.0 : 0.0;
 }
 
 }  // namespace
