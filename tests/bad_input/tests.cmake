@@ -173,7 +173,18 @@ gfnlm_bad_input_rows(story_infilling NEEDS ${stories}/model.bin ROWS
     "condition_unknown|--condition: xyz not in|--condition|xyz"
     "min_over_max|--min-len 30 is above --max-len 20|--min-len|30|--max-len|20"
     "data_missing|--data '/nonexistent': no such file|--data|/nonexistent"
-    "threads_huge|--threads: 100000 is not from 0|--threads|100000")
+    "threads_huge|--threads: 100000 is not from 0|--threads|100000"
+    "p_on_policy_above_one|--p-on-policy: 2 is not from 0 to 1|--p-on-policy|2"
+    "p_tempered_negative|--p-tempered: -1 is not from 0 to 1|--p-tempered|-1"
+    "p_replay_above_one|--p-replay: 2 is not from 0 to 1|--p-replay|2"
+    "p_sum_not_one|= 1.55 must sum to 1|--p-on-policy|0.8|--p-tempered|0.5"
+    "t_high_zero|--t-high: 0 is not from 0.5 to 10|--t-high|0"
+    "buffer_zero|--buffer: 0 is not from 1|--buffer|0"
+    "sft_batch_zero|--sft-batch: 0 is not from 1|--sft-batch|0"
+    "sft_lr_negative|--sft-lr: -1 is not greater than 0|--sft-lr|-1"
+    "reward_t_start_zero|--reward-t-start: 0 is not greater than 0|--reward-t-start|0"
+    "objective_unknown|--objective: xyz not in|--objective|xyz"
+    "methods_unknown|--methods: xyz not in|--methods|xyz")
 # A paragraph of one sentence: the infilling task needs X, Z and Y.
 gfnlm_bad_input(story_infilling data_too_few_sentences "line 1 has 1 sentence.s., fewer than the 3 required"
   NEEDS ${stories}/model.bin
@@ -197,7 +208,14 @@ gfnlm_bad_input_rows(sentence_continuation NEEDS ${stories}/model.bin ROWS
     "lr_negative|--lr: -1 is not greater than 0|--lr|-1"
     "top_p_above_one|--top-p: 2 is not from|--top-p|2"
     "split_unknown|--split: xyz not in|--split|xyz"
-    "data_missing|--data '/nonexistent': no such file|--data|/nonexistent")
+    "data_missing|--data '/nonexistent': no such file|--data|/nonexistent"
+    "prompts_zero|--prompts: 0 is not from 1|--prompts|0"
+    "max_len_zero|--max-len: 0 is not from 1|--max-len|0"
+    "trajectories_zero|--trajectories: 0 is not from 2|--trajectories|0"
+    "prompts_per_step_zero|--prompts-per-step: 0 is not from 1|--prompts-per-step|0"
+    "diversity_penalty_negative|--diversity-penalty: -1 is not from 0|--diversity-penalty|-1"
+    "lora_rank_zero|--lora-rank: 0 is not from 1|--lora-rank|0"
+    "reward_t_steps_negative|--reward-t-steps: -1 is not from 0|--reward-t-steps|-1")
 gfnlm_bad_input(sentence_continuation tokenizer_mismatch
   "holds 511 tokens but the model's vocab_size is 512"
   NEEDS ${stories}/model.bin

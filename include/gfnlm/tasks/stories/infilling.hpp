@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <optional>
 #include <span>
@@ -96,6 +97,13 @@ struct InfillingConfig {
                 "infilling: reward temperatures {} -> {} must be > 0 over {} >= 0 steps",
                 reward_t_start, reward_t_end, reward_t_steps);
     GFNLM_CHECK(buffer >= 1, "infilling: buffer = {} must be >= 1", buffer);
+    exploration.validate();
+    // The Sampler would renormalise any three weights; a user who names probabilities means them.
+    const double p_sum = exploration.p_on_policy + exploration.p_tempered + exploration.p_replay;
+    GFNLM_CHECK(std::abs(p_sum - 1) < 1e-9,
+                "infilling: behaviour probabilities on-policy {} + tempered {} + replay {} = {} "
+                "must sum to 1",
+                exploration.p_on_policy, exploration.p_tempered, exploration.p_replay, p_sum);
     lora.validate();
   }
 };
