@@ -4,8 +4,10 @@
 set -euo pipefail
 # OpenBLAS (with pkg-config to find it): the CPU backend's GEMMs (GFNLM_OPENBLAS=AUTO; Eigen without).
 # Doxygen: the API reference (the `docs` target, checked in CI).
+# Open MPI: the data-parallel Sampler's CPU ranks (GFNLM_MPI; its test runs under mpirun -np 2).
 packages=(cmake g++ make libeigen3-dev xtensor-dev catch2 libfmt-dev libomp-dev
-  nlohmann-json3-dev libcli11-dev libopenblas-dev pkg-config doxygen python3)
+  nlohmann-json3-dev libcli11-dev libopenblas-dev pkg-config doxygen python3
+  libopenmpi-dev openmpi-bin)
 if [[ "${GFNLM_WITH_TORCH:-0}" == 1 ]]; then
   # Reference fixtures and the benchmarks' PyTorch peer; the pthread OpenBLAS so torch is not 60x
   # slower (torch finds only the reference BLAS otherwise).

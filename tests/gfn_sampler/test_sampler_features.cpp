@@ -456,3 +456,37 @@ TEST_CASE("The objective's parameters get their own learning rate", "[gfn_sample
     CHECK(std::abs(sampler.objective().log_z(0)) == Approx(expected).epsilon(1e-5));
   }
 }
+
+// Issue 21: with per_query_streams a query's rows are a function of (seed, step, key, occurrence)
+// and the parameters only, not of the other queries of the step: the data-parallel Sampler's
+// premise (tests/distributed run the ranks themselves). With the one shared stream they are not.
+TEST_CASE("Per-query streams: a query's rows do not depend on the other queries of the step",
+          "[gfn_sampler]") {
+  const auto reward = [](const int& q, std::span<const int32_t> z) {
+    return -0.4 * double(z.size()) + 0.1 * q;
+  };
+  const auto last_rows = [&](bool per_query, const std::vector<int>& queries) {
+    SamplerConfig config;
+    config.quiet = true;
+    config.trajectories_per_query = 8;
+    config.max_len = 4;
+    config.seed = 5;
+    config.exploration = {.p_on_policy = 1, .p_tempered = 0, .p_replay = 0};
+    config.per_query_streams = per_query;
+    TabularPolicy policy(4, 4, 3, 4);
+    Sampler sampler(policy, reward, config);
+    sampler.train_step(queries);  // last_batch(): the rows of the last query, 2
+    std::vector<std::vector<int32_t>> rows;
+    const auto& batch = sampler.last_batch();
+    for (int b = 0; b < batch.rows(); ++b) {
+      rows.emplace_back();
+      for (int t = 0; t < batch.length[b]; ++t) rows.back().push_back(batch.actions(b, t));
+    }
+    return rows;
+  };
+  CHECK(last_rows(true, {0, 1, 2}) == last_rows(true, {2}));
+  CHECK(last_rows(true, {1, 0, 2}) == last_rows(true, {2}));
+  CHECK(last_rows(false, {0, 1, 2}) != last_rows(false, {2}));
+  // A repeated query's second occurrence has a stream of its own.
+  CHECK(last_rows(true, {2, 2}) != last_rows(true, {2}));
+}

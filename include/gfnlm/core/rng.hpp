@@ -5,6 +5,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
 #include <span>
 
@@ -98,6 +99,21 @@ int categorical_at(std::span<const T> weights, double u) {
 template <class T>
 int Rng::categorical(std::span<const T> weights) {
   return categorical_at(weights, uniform());
+}
+
+// A generator for one named stream (a query at a step, say): a function of the seed and the ids
+// alone, so the stream does not depend on what was drawn before it. Each id goes through
+// splitmix64's finaliser before the next joins, so (1, 2) and (2, 1) differ.
+inline Rng derived_stream(uint64_t seed, std::initializer_list<uint64_t> ids) {
+  const auto mix = [](uint64_t z) {
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  };
+  uint64_t h = mix(seed);
+  for (uint64_t id : ids) h = mix(h ^ id);
+  return Rng(h);
 }
 
 }  // namespace gfnlm

@@ -3,7 +3,9 @@
 // Layout, in order, every section introduced by its name so a misaligned read is reported by name:
 //   magic "gfnlm.Sampler", version, step, RNG state,
 //   "policy.parameters", "policy.optimizer", "objective.parameters", "objective.optimizer",
-//   "buffer", "end".
+//   "buffer", ["world" with the number of ranks, when more than one], "end".
+// A data-parallel run (Sampler::set_communicator) holds the same state on every rank: rank 0
+// writes it, with the world section.
 // That layout is the payload of a sealed file (core/sealed_file.hpp): its length and FNV-1a 64
 // checksum are verified before any of it is parsed, and the parse must end exactly at the end of
 // the payload, so a flipped byte, a cut copy or appended bytes are errors naming the file.
@@ -52,8 +54,7 @@ inline void read_section(std::istream& is, const char* name) {
 }
 
 // The "end" section, which must be the last bytes of the payload.
-inline void read_end(std::istream& is) {
-  read_section(is, "end");
+inline void check_at_end(std::istream& is) {
   if (is.peek() == std::char_traits<char>::eof()) {
     is.clear();
     return;
@@ -62,6 +63,28 @@ inline void read_end(std::istream& is) {
       "sampler checkpoint: {} bytes follow the 'end' section (written by another version, or "
       "corrupted)",
       stream_bytes_left(is).value_or(0));
+}
+
+inline void read_end(std::istream& is) {
+  read_section(is, "end");
+  check_at_end(is);
+}
+
+// After the buffer section: the optional "world" section and "end"; returns the number of ranks
+// the file was written by (1 without the section).
+inline int read_world_and_end(std::istream& is) {
+  const std::string next = read_string(is, "section");
+  if (next == "end") {
+    check_at_end(is);
+    return 1;
+  }
+  GFNLM_CHECK(next == "world",
+              "sampler checkpoint: expected section 'world' or 'end' after 'buffer', found '{}'",
+              next);
+  const int world = read_pod<int32_t>(is, "world size");
+  GFNLM_CHECK(world >= 2, "sampler checkpoint: its world section names {} ranks", world);
+  read_end(is);
+  return world;
 }
 
 inline void write_header(std::ostream& os) {

@@ -108,12 +108,13 @@ void draw_truncated(P& policy, const LogitMask& mask, const DrawStep& step, cons
 
 }  // namespace detail
 
-// Samples out[k] from q(. | queries[k]) with logits / temperatures[k]. Appends to out[k], which
-// the caller passes empty.
-template <Policy P>
-void rollout(P& policy, std::span<const typename P::Query> queries,
-             std::span<const double> temperatures, const RolloutSpec<typename P::Query>& spec,
-             Rng& rng, std::span<Trajectory* const> out) {
+namespace detail {
+
+// The loop of both rollout() overloads; uniform(k) is row k's next uniform.
+template <Policy P, class UniformOfRow>
+void rollout_rows(P& policy, std::span<const typename P::Query> queries,
+                  std::span<const double> temperatures, const RolloutSpec<typename P::Query>& spec,
+                  UniformOfRow&& uniform, std::span<Trajectory* const> out) {
   const int n = static_cast<int>(out.size());
   GFNLM_CHECK(spec.mask != nullptr, "rollout: no mask given");
   GFNLM_CHECK(static_cast<int>(queries.size()) == n && static_cast<int>(temperatures.size()) == n,
@@ -151,7 +152,7 @@ void rollout(P& policy, std::span<const typename P::Query> queries,
         if (live[k]) out[k]->stopped = false;
       break;
     }
-    for (int k = 0; k < n; ++k) uniforms[k] = live[k] ? rng.uniform() : 0.0;
+    for (int k = 0; k < n; ++k) uniforms[k] = live[k] ? uniform(k) : 0.0;
     const DrawStep step{t, live, temperatures, uniforms, last_action};
     if constexpr (DecodablePolicy<P>) {
       if (cut.active())
@@ -198,6 +199,31 @@ void rollout(P& policy, std::span<const typename P::Query> queries,
       out[k]->context.push_back({static_cast<int>(out[k]->actions.size()), std::move(inserted)});
     }
   }
+}
+
+}  // namespace detail
+
+// Samples out[k] from q(. | queries[k]) with logits / temperatures[k]. Appends to out[k], which
+// the caller passes empty.
+template <Policy P>
+void rollout(P& policy, std::span<const typename P::Query> queries,
+             std::span<const double> temperatures, const RolloutSpec<typename P::Query>& spec,
+             Rng& rng, std::span<Trajectory* const> out) {
+  detail::rollout_rows(
+      policy, queries, temperatures, spec, [&](int) { return rng.uniform(); }, out);
+}
+
+// The same, with row k's uniforms from *row_rngs[k] (rows may share a generator: each step draws
+// the live rows' uniforms in row order). The data-parallel Sampler gives each query its own
+// stream, so a query's rows do not depend on which other queries share its rollout or rank.
+template <Policy P>
+void rollout(P& policy, std::span<const typename P::Query> queries,
+             std::span<const double> temperatures, const RolloutSpec<typename P::Query>& spec,
+             std::span<Rng* const> row_rngs, std::span<Trajectory* const> out) {
+  GFNLM_CHECK(row_rngs.size() == out.size(), "rollout: {} generators for {} rows", row_rngs.size(),
+              out.size());
+  detail::rollout_rows(
+      policy, queries, temperatures, spec, [&](int k) { return row_rngs[k]->uniform(); }, out);
 }
 
 // The rows of a rollout as a TrajectoryBatch of max length L (query[b] = b; log_r zero; log_stop

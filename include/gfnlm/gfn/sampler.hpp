@@ -19,6 +19,16 @@
 //      objective -> d loss / d log q -> policy.backward with scale 1 / #queries;
 //   5. optimizer_step: clip, AdamW on the policy (warm-up schedule) and on the objective's own
 //      parameters.
+// Data-parallel (set_communicator, distributed/communicator.hpp): every rank is given the same
+// queries and takes a contiguous block of them (shard_of); phases 1-4 run on its block alone,
+// with per-query randomness (SamplerConfig::per_query_streams) and the loss scaled by the number
+// of queries of the whole step. The rows phase 3 offers the replay buffer are exchanged
+// (all_gather) and added on every rank in query order, so every rank holds the whole buffer, the
+// same as one process would; then the gradients (policy and objective) and the metrics are
+// summed over ranks before phase 5, so every rank takes the same optimiser step. Blocks by
+// position, not owners by key: a step of one prompt repeated G times (uniform integers) still
+// spreads over the ranks. Results then do not depend on the world size beyond float rounding of
+// the gradient sums.
 // The policy's parameters are zeroed, clipped, stepped and checkpointed by PolicyOptimizer<P>
 // (gfn/policy.hpp): the host's AdamW, or the policy's own `Optimizer` where its parameters live
 // on a device (LmPolicy<Cuda>), so this file never names a backend. The objective's parameters
@@ -26,8 +36,10 @@
 #include <gfnlm/core/atomic_file.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/distributed/communicator.hpp>
 #include <gfnlm/gfn/buffer.hpp>
 #include <gfnlm/gfn/checkpoint.hpp>
+#include <gfnlm/gfn/data_parallel.hpp>
 #include <gfnlm/gfn/exploration.hpp>
 #include <gfnlm/gfn/log_partition.hpp>
 #include <gfnlm/gfn/masks.hpp>
@@ -46,16 +58,22 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -114,30 +132,57 @@ class Sampler {
   // Where progress lines and warnings go (default: stderr); an empty function drops them.
   void set_message_sink(MessageSink sink) { sink_ = std::move(sink); }
 
+  // Data-parallel training over comm's ranks (see the top); the communicator must outlive the
+  // Sampler. Collective: every rank calls it, with the same configuration, reward settings and
+  // policy parameters (compared here by fingerprint; a mismatch is an error on every rank).
+  // Progress lines come from rank 0 only; a progress callback runs on every rank with the summed
+  // metrics. Checkpoints: save() and load() are collective too (see save()).
+  void set_communicator(Communicator& comm) {
+    if (comm.size() > 1) {
+      GFNLM_CHECK(config_.per_query_streams,
+                  "Sampler::set_communicator: {} ranks need SamplerConfig.per_query_streams = "
+                  "true (each query's randomness its own, so the result does not depend on which "
+                  "rank holds a query)",
+                  comm.size());
+      constexpr bool host_parameters = std::is_same_v<PolicyOpt, HostOptimizer>;
+      GFNLM_CHECK(host_parameters == (comm.memory() == BufferMemory::host),
+                  "Sampler::set_communicator: the policy's parameters live in {} memory but the "
+                  "communicator reduces {} buffers (MPI: host; NCCL: device)",
+                  host_parameters ? "host" : "device",
+                  comm.memory() == BufferMemory::host ? "host" : "device");
+    }
+    check_agreement(comm, "sampler configuration (SamplerConfig)", config_.describe());
+    check_agreement(comm, "model fingerprint (policy and objective parameters, step)",
+                    parameters_fingerprint());
+    comm_ = &comm;
+  }
+  const Communicator& communicator() const { return *comm_; }
+
   // One optimiser step on config.trajectories_per_query rows for each query (see the top).
   StepMetrics train_step(std::span<const Query> queries) {
     GFNLM_CHECK(!queries.empty(), "Sampler::train_step: no queries");
     const auto start = std::chrono::steady_clock::now();
     StepPlan plan;
-    plan.queries = queries;
     plan.reward_temperature = config_.reward_temperature(step_);
     StepMetrics m;
     m.step = step_;
     m.reward_temperature = plan.reward_temperature;
 
+    take_shard(queries, plan);
     choose_behaviours(plan);
     collect_rows(plan, m);
     score_rewards(plan, m);
     accumulate_gradients(plan, m);
-    optimizer_step(m);
-
     m.trajectories = static_cast<int>(plan.rows.size());
     m.buffer_size = buffer_.total_size();
+    sum_over_ranks(plan, m);
+    optimizer_step(m);
+
     m.step_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     m.samples_per_s = m.step_time_s > 0 ? m.trajectories / m.step_time_s : 0.0;
     if (progress_)
       progress_(m);
-    else if (!config_.quiet && config_.progress_every > 0 &&
+    else if (!config_.quiet && config_.progress_every > 0 && comm_->rank() == 0 &&
              (m.step == 0 || (m.step + 1) % config_.progress_every == 0))
       say(progress_line(m));
     return m;
@@ -248,66 +293,52 @@ class Sampler {
   }
 
   // Checkpoint (gfn/checkpoint.hpp): sealed with its length and checksum, written atomically.
+  // Data-parallel: collective; every rank holds the same state, so rank 0 alone writes it, with
+  // the world size; an error there is raised on every rank.
   void save(const std::filesystem::path& path) const {
-    checkpoint::write_file(path, [&](std::ostream& os) {
-      checkpoint::write_header(os);
-      write_pod<int32_t>(os, step_);
-      const auto state = rng_.state();
-      for (uint64_t word : state) write_pod<uint64_t>(os, word);
-      checkpoint::write_section(os, "policy.parameters");
-      checkpoint::write_parameters<PolicyOpt>(os, policy_.parameters());
-      checkpoint::write_section(os, "policy.optimizer");
-      policy_opt_.save(os);
-      checkpoint::write_section(os, "objective.parameters");
-      checkpoint::write_parameters(os, const_cast<O&>(objective_).parameters());
-      checkpoint::write_section(os, "objective.optimizer");
-      objective_opt_.save(os);
-      checkpoint::write_section(os, "buffer");
-      buffer_.save(os);
-      checkpoint::write_section(os, "end");
-    });
+    std::exception_ptr error;
+    try {
+      if (comm_->rank() == 0) write_file(path, comm_->size());
+    } catch (...) {
+      error = std::current_exception();
+    }
+    rethrow_on_every_rank(*comm_, error);
   }
 
   // Restores a checkpoint written by save() into a sampler built with the same policy shape and
-  // objective. Everything is validated before anything changes.
+  // objective. Everything is validated, on every rank, before anything changes. Data-parallel:
+  // collective, every rank reads the file. A checkpoint of another world size loads (the state
+  // is the same on every rank) with a message: the run goes on as a run of this world size
+  // would, equal to float rounding, not bit for bit (the gradient sums are added in another
+  // order).
   void load(const std::filesystem::path& path) {
-    auto is = checkpoint::open_file(path);  // length and checksum verified; errors name the file
     const std::string name = path.string();
+    std::optional<Loaded> loaded;
+    std::exception_ptr error;
     try {
-      checkpoint::read_header(is, name);
-      const int step = read_pod<int32_t>(is, "step");
-      GFNLM_CHECK(step >= 0, "step {} is negative", step);
-      Rng::State state;
-      for (auto& word : state) word = read_pod<uint64_t>(is, "rng state");
-      const auto policy_list = policy_.parameters();
-      const auto objective_list = objective_.parameters();
-      checkpoint::read_section(is, "policy.parameters");
-      const auto policy_values = checkpoint::read_parameters(is, policy_list, "policy");
-      checkpoint::read_section(is, "policy.optimizer");
-      auto policy_opt = policy_opt_;
-      policy_opt.load(is);
-      checkpoint::read_section(is, "objective.parameters");
-      const auto objective_values = checkpoint::read_parameters(is, objective_list, "objective");
-      checkpoint::read_section(is, "objective.optimizer");
-      auto objective_opt = objective_opt_;
-      objective_opt.load(is);
-      checkpoint::read_section(is, "buffer");
-      B buffer(config_.buffer);
-      buffer.load(is);
-      checkpoint::check_buffer(buffer, mask_, policy_.stop_token(), config_.min_len,
-                               config_.max_len);
-      checkpoint::read_end(is);
-      // All read: commit.
-      checkpoint::commit_parameters<PolicyOpt>(policy_list, policy_values);
-      checkpoint::commit_parameters(objective_list, objective_values);
-      policy_opt_ = std::move(policy_opt);
-      objective_opt_ = std::move(objective_opt);
-      buffer_ = std::move(buffer);
-      step_ = step;
-      rng_.set_state(state);
-    } catch (const Error& e) {
-      fail("loading sampler checkpoint '{}': {}", name, e.what());
+      auto is = checkpoint::open_file(path);  // length and checksum verified; errors name the file
+      try {
+        loaded.emplace(read_checkpoint(is, name));
+      } catch (const Error& e) {
+        fail("loading sampler checkpoint '{}': {}", name, e.what());
+      }
+    } catch (...) {
+      error = std::current_exception();
     }
+    rethrow_on_every_rank(*comm_, error);
+    // All read on every rank: commit.
+    checkpoint::commit_parameters<PolicyOpt>(policy_.parameters(), loaded->policy_values);
+    checkpoint::commit_parameters(objective_.parameters(), loaded->objective_values);
+    policy_opt_ = std::move(*loaded->policy_opt);
+    objective_opt_ = std::move(*loaded->objective_opt);
+    buffer_ = std::move(*loaded->buffer);
+    step_ = loaded->step;
+    rng_.set_state(loaded->rng_state);
+    if (loaded->world != comm_->size() && comm_->rank() == 0)
+      say(fmt::format(
+          "gfnlm: resumed '{}', written by a run of {} rank(s), on {}: the run goes on equal to "
+          "float rounding, not bit for bit (gradient sums added in another order)",
+          name, loaded->world, comm_->size()));
   }
 
   int step() const { return step_; }
@@ -397,23 +428,50 @@ class Sampler {
   }
 
   // What the phases of one train_step hand each other.
+  // The per-query vectors hold this rank's block of queries (all of them in one process).
   struct StepPlan {
     std::span<const Query> queries;
+    int total_queries = 0;  // in the step, over all ranks: the loss is their mean
     double reward_temperature = 1;
+    std::vector<int> index;               // per query: its position in train_step's queries
     std::vector<uint64_t> keys;           // per query
+    std::vector<Rng> streams;             // per query, with per_query_streams
     std::vector<BehaviourChoice> choice;  // per query
     std::vector<Row> rows;                // trajectories_per_query rows per query, in order
+    // Sums that the metrics are made of, added over ranks before they are divided.
+    double sum_log_r = 0, finite_log_r = 0, log_z_sum = 0, spread_sum = 0, log_z_count = 0;
   };
+
+  // The randomness query i draws from (SamplerConfig::per_query_streams).
+  Rng& rng_of(StepPlan& plan, int i) { return config_.per_query_streams ? plan.streams[i] : rng_; }
+
+  // This rank's block of the step's queries (shard_of), with their keys and streams. A query's
+  // stream is a function of (seed, step, key, how many earlier queries of the step share its
+  // key), so it is the same on whichever rank the query falls.
+  void take_shard(std::span<const Query> queries, StepPlan& plan) {
+    plan.total_queries = static_cast<int>(queries.size());
+    const auto [first, last] = shard_of(plan.total_queries, comm_->rank(), comm_->size());
+    std::map<uint64_t, int> seen;
+    for (int i = 0; i < last; ++i) {
+      const uint64_t key = key_of(queries[i]);
+      const int occurrence = seen[key]++;
+      if (i < first) continue;
+      plan.index.push_back(i);
+      plan.keys.push_back(key);
+      if (config_.per_query_streams)
+        plan.streams.push_back(derived_stream(
+            config_.seed, {static_cast<uint64_t>(step_), key, static_cast<uint64_t>(occurrence)}));
+    }
+    plan.queries = queries.subspan(first, last - first);
+  }
 
   // Phase 1: each query's behaviour (gfn/exploration.hpp).
   void choose_behaviours(StepPlan& plan) {
     const int num_q = static_cast<int>(plan.queries.size());
-    plan.keys.resize(num_q);
     plan.choice.resize(num_q);
-    for (int i = 0; i < num_q; ++i) {
-      plan.keys[i] = key_of(plan.queries[i]);
-      plan.choice[i] = choose_behaviour(config_.exploration, rng_, !buffer_.empty(plan.keys[i]));
-    }
+    for (int i = 0; i < num_q; ++i)
+      plan.choice[i] =
+          choose_behaviour(config_.exploration, rng_of(plan, i), !buffer_.empty(plan.keys[i]));
   }
 
   // Phase 2: one rollout for every fresh row of every query; replayed rows from the buffer.
@@ -424,8 +482,10 @@ class Sampler {
     std::vector<Query> fresh_queries;
     std::vector<double> fresh_temps;
     std::vector<Row*> fresh_rows;
+    std::vector<Rng*> fresh_rngs;
     const auto replay_into = [&](Row* block, int count, int i) {
-      const auto items = buffer_.sample(plan.keys[i], count, rng_, plan.reward_temperature);
+      const auto items =
+          buffer_.sample(plan.keys[i], count, rng_of(plan, i), plan.reward_temperature);
       for (int k = 0; k < count; ++k) {
         const auto& actions = items[k]->actions;
         block[k].actions.assign(actions.begin(), actions.end());
@@ -447,10 +507,13 @@ class Sampler {
         fresh_queries.push_back(plan.queries[i]);
         fresh_temps.push_back(plan.choice[i].temperature);
         fresh_rows.push_back(block + k);
+        fresh_rngs.push_back(&rng_of(plan, i));
       }
       if (mixed > 0) replay_into(block + (n - mixed), mixed, i);
     }
-    roll_out(fresh_queries, fresh_temps, fresh_rows);
+    roll_out(
+        fresh_queries, fresh_temps, fresh_rows,
+        config_.per_query_streams ? std::span<Rng* const>(fresh_rngs) : std::span<Rng* const>());
   }
 
   // Phase 3: every prefix reward of every row in one call; fresh rows offered to the buffer.
@@ -464,17 +527,30 @@ class Sampler {
     }
     compute_prefix_log_rewards<Query>(reward_, requests);
     for (std::size_t r = 0; r < rows.size(); ++r)
-      check_rewards(rows[r], static_cast<int>(r / n), /*final_only=*/false);
-    double sum_r = 0;
-    int finite_r = 0;
+      check_rewards(rows[r], plan.index[r / n], /*final_only=*/false);
     for (std::size_t r = 0; r < rows.size(); ++r) {
       const double final_r = rows[r].log_r.back();
-      if (std::isfinite(final_r)) sum_r += final_r, ++finite_r;
-      if (!rows[r].replayed && buffer_.add(plan.keys[r / n], rows[r].actions, final_r))
+      if (std::isfinite(final_r)) plan.sum_log_r += final_r, ++plan.finite_log_r;
+      if (comm_->size() == 1 && !rows[r].replayed &&
+          buffer_.add(plan.keys[r / n], rows[r].actions, final_r))
         ++m.new_in_buffer;
     }
+    if (comm_->size() > 1) add_every_ranks_rows(plan, m);
     warn_zero_rewards(plan, m.step);
-    m.mean_log_r = finite_r > 0 ? sum_r / finite_r : -std::numeric_limits<double>::infinity();
+  }
+
+  // Data-parallel phase 3: every rank's fresh rows offered to every rank's buffer, in the step's
+  // query order (the ranks' blocks in rank order), so the buffers stay the same everywhere.
+  void add_every_ranks_rows(const StepPlan& plan, StepMetrics& m) {
+    const int n = config_.trajectories_per_query;
+    std::vector<BufferRow> mine;
+    for (std::size_t r = 0; r < plan.rows.size(); ++r)
+      if (!plan.rows[r].replayed)
+        mine.push_back({plan.keys[r / n], plan.rows[r].actions, plan.rows[r].log_r.back()});
+    for (const auto& record : comm_->all_gather(pack_buffer_rows(mine)))
+      unpack_buffer_rows(record, config_.max_len, [&](const BufferRow& row) {
+        if (buffer_.add(row.key, row.actions, row.log_r)) ++m.new_in_buffer;
+      });
   }
 
   // A query whose rows all have zero reward teaches q nothing but the floor: usually a reward bug
@@ -492,35 +568,56 @@ class Sampler {
           "step {}; the loss and log Z read them as the objective's log_reward_floor = {}. Check "
           "the reward, or seed the buffer with known-good sequences (Sampler::seed_buffer). "
           "Shown once per query key.",
-          n, i, plan.keys[i], step, log_reward_floor(objective_)));
+          n, plan.index[i], plan.keys[i], step, log_reward_floor(objective_)));
     }
   }
 
   // Phase 4: loss and gradients, one query at a time (gradient accumulation).
-  void accumulate_gradients(const StepPlan& plan, StepMetrics& m) {
+  void accumulate_gradients(StepPlan& plan, StepMetrics& m) {
     const int num_q = static_cast<int>(plan.queries.size());
+    const int total = plan.total_queries;
     const int n = config_.trajectories_per_query;
     PolicyOpt::zero_grad(policy_params());
     zero_grad(objective_.parameters());
-    double log_z_sum = 0, spread_sum = 0;
-    int log_z_count = 0;
     std::vector<Query> row_queries;
     for (int i = 0; i < num_q; ++i) {
       row_queries.assign(n, plan.queries[i]);
-      build_batch(plan.rows.data() + std::size_t(i) * n, n, i, query_id_from_key(plan.keys[i]),
-                  plan.reward_temperature);
+      build_batch(plan.rows.data() + std::size_t(i) * n, n, plan.index[i],
+                  query_id_from_key(plan.keys[i]), plan.reward_temperature);
       policy_.score(std::span<const Query>(row_queries), mask_, batch_);
-      m.loss += objective_(batch_, grad_) / num_q;
-      policy_.backward(std::as_const(grad_), 1.0 / num_q);
+      m.loss += objective_(batch_, grad_) / total;
+      policy_.backward(std::as_const(grad_), 1.0 / total);
       double mean = 0, std = 0;
-      if (batch_log_z(mean, std)) log_z_sum += mean, spread_sum += std, ++log_z_count;
-    }
-    if (log_z_count > 0) {
-      m.log_z = log_z_sum / log_z_count;
-      m.log_z_spread = spread_sum / log_z_count;
+      if (batch_log_z(mean, std))
+        plan.log_z_sum += mean, plan.spread_sum += std, ++plan.log_z_count;
     }
     for (const auto& p : objective_.parameters())
-      for (std::size_t k = 0; k < p.size; ++k) p.grad[k] /= static_cast<float>(num_q);
+      for (std::size_t k = 0; k < p.size; ++k) p.grad[k] /= static_cast<float>(total);
+  }
+
+  // Between phases 4 and 5: gradients and metric sums added over ranks (nothing to add in one
+  // process), then the metrics that are ratios of sums.
+  void sum_over_ranks(StepPlan& plan, StepMetrics& m) {
+    if (comm_->size() > 1) {
+      const auto policy_list = policy_params();
+      const auto objective_list = objective_.parameters();
+      all_reduce_gradients(*comm_, {&policy_list, &objective_list}, grad_staging_);
+      // new_in_buffer and buffer_size are the same on every rank already (phase 3).
+      std::array<double, 8> sums = {
+          m.loss,          plan.sum_log_r,   plan.finite_log_r,  plan.log_z_sum,
+          plan.spread_sum, plan.log_z_count, double(m.replayed), double(m.trajectories)};
+      comm_->all_reduce_sum(std::span<double>(sums));
+      m.loss = sums[0];
+      plan.sum_log_r = sums[1], plan.finite_log_r = sums[2];
+      plan.log_z_sum = sums[3], plan.spread_sum = sums[4], plan.log_z_count = sums[5];
+      m.replayed = int(sums[6]), m.trajectories = int(sums[7]);
+    }
+    m.mean_log_r = plan.finite_log_r > 0 ? plan.sum_log_r / plan.finite_log_r
+                                         : -std::numeric_limits<double>::infinity();
+    if (plan.log_z_count > 0) {
+      m.log_z = plan.log_z_sum / plan.log_z_count;
+      m.log_z_spread = plan.spread_sum / plan.log_z_count;
+    }
   }
 
   // Phase 5: clip, then AdamW on the policy and on the objective's parameters.
@@ -535,12 +632,16 @@ class Sampler {
   }
 
   // rows[k] <- a trajectory from q(. | queries[k]) with logits / temps[k] (gfn/rollout.hpp).
+  // Row k's uniforms from *row_rngs[k] when given, else from the sampler's one stream.
   void roll_out(std::span<const Query> queries, std::span<const double> temps,
-                std::span<Row* const> rows) {
+                std::span<Row* const> rows, std::span<Rng* const> row_rngs = {}) {
     if (rows.empty()) return;
     const RolloutSpec<Query> spec{&mask_, config_.max_len, &tool_};
     const std::vector<Trajectory*> out(rows.begin(), rows.end());
-    rollout(policy_, queries, temps, spec, rng_, std::span<Trajectory* const>(out));
+    if (row_rngs.empty())
+      rollout(policy_, queries, temps, spec, rng_, std::span<Trajectory* const>(out));
+    else
+      rollout(policy_, queries, temps, spec, row_rngs, std::span<Trajectory* const>(out));
   }
 
   // batch_ <- n rows of one query, tempered log R (SPEC section 3) with the min-length penalty.
@@ -617,6 +718,88 @@ class Sampler {
     return true;
   }
 
+  // What load() reads before it commits.
+  struct Loaded {
+    int step = 0, world = 1;
+    Rng::State rng_state{};
+    std::vector<std::vector<float>> policy_values, objective_values;
+    std::optional<PolicyOpt> policy_opt;
+    std::optional<AdamW<float>> objective_opt;
+    std::optional<B> buffer;
+  };
+
+  void write_file(const std::filesystem::path& path, int world) const {
+    checkpoint::write_file(path, [&](std::ostream& os) {
+      checkpoint::write_header(os);
+      write_pod<int32_t>(os, step_);
+      for (uint64_t word : rng_.state()) write_pod<uint64_t>(os, word);
+      checkpoint::write_section(os, "policy.parameters");
+      checkpoint::write_parameters<PolicyOpt>(os, policy_.parameters());
+      checkpoint::write_section(os, "policy.optimizer");
+      policy_opt_.save(os);
+      checkpoint::write_section(os, "objective.parameters");
+      checkpoint::write_parameters(os, const_cast<O&>(objective_).parameters());
+      checkpoint::write_section(os, "objective.optimizer");
+      objective_opt_.save(os);
+      checkpoint::write_section(os, "buffer");
+      buffer_.save(os);
+      if (world > 1) {
+        checkpoint::write_section(os, "world");
+        write_pod<int32_t>(os, world);
+      }
+      checkpoint::write_section(os, "end");
+    });
+  }
+
+  Loaded read_checkpoint(std::istream& is, const std::string& name) {
+    Loaded out;
+    checkpoint::read_header(is, name);
+    out.step = read_pod<int32_t>(is, "step");
+    GFNLM_CHECK(out.step >= 0, "step {} is negative", out.step);
+    for (auto& word : out.rng_state) word = read_pod<uint64_t>(is, "rng state");
+    checkpoint::read_section(is, "policy.parameters");
+    out.policy_values = checkpoint::read_parameters(is, policy_.parameters(), "policy");
+    checkpoint::read_section(is, "policy.optimizer");
+    out.policy_opt.emplace(policy_opt_);
+    out.policy_opt->load(is);
+    checkpoint::read_section(is, "objective.parameters");
+    out.objective_values = checkpoint::read_parameters(is, objective_.parameters(), "objective");
+    checkpoint::read_section(is, "objective.optimizer");
+    out.objective_opt.emplace(objective_opt_);
+    out.objective_opt->load(is);
+    checkpoint::read_section(is, "buffer");
+    out.buffer.emplace(config_.buffer);
+    out.buffer->load(is);
+    checkpoint::check_buffer(*out.buffer, mask_, policy_.stop_token(), config_.min_len,
+                             config_.max_len);
+    out.world = checkpoint::read_world_and_end(is);
+    return out;
+  }
+
+  // What the ranks compare in set_communicator: the step and every parameter's name, size and
+  // bytes (copied to the host where they live elsewhere).
+  std::string parameters_fingerprint() {
+    uint64_t h = fnv1a64(fmt::format("step {}", step_));
+    std::vector<float> host;
+    const auto add = [&](const ParameterList<float>& list, bool on_policy) {
+      for (const auto& p : list) {
+        host.resize(p.size);
+        if (on_policy)
+          PolicyOpt::to_host(host.data(), p.value, p.size);
+        else
+          std::copy_n(p.value, p.size, host.data());
+        h = fnv1a64(fmt::format("{} {}", p.name, p.size), h);
+        h = fnv1a64(std::string_view(reinterpret_cast<const char*>(host.data()),
+                                     host.size() * sizeof(float)),
+                    h);
+      }
+    };
+    add(policy_params(), true);
+    add(objective_.parameters(), false);
+    return fmt::format("step {}, {} policy and {} objective tensors, parameter hash {:016x}", step_,
+                       policy_params().size(), objective_.parameters().size(), h);
+  }
+
   P& policy_;
   R reward_;
   SamplerConfig config_;
@@ -633,6 +816,9 @@ class Sampler {
   MessageSink sink_ = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
   std::set<uint64_t> zero_reward_warned_;  // query keys warned about (warn_zero_rewards)
   bool below_floor_warned_ = false;        // warn_below_floor said its line
+  SingleProcess single_process_;
+  Communicator* comm_ = &single_process_;
+  std::vector<float> grad_staging_;  // sum_over_ranks' one buffer
   // Scratch reused across steps.
   TrajectoryBatch batch_;
   TrajectoryGrad grad_;

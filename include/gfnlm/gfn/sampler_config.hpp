@@ -8,11 +8,15 @@
 #include <gfnlm/gfn/trajectory.hpp>
 #include <gfnlm/model/adamw.hpp>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace gfnlm {
@@ -37,12 +41,37 @@ struct SamplerConfig {
   WarmupDecay lr_schedule{.warmup = 20, .total = 0, .final_fraction = 1.0};  // policy lr only
   double grad_clip = 1.0;  // global L2 norm of the policy gradient; <= 0: no clipping
   uint64_t seed = 0;
+  // Randomness per query: each query's behaviour, replay draws and rollout uniforms come from its
+  // own stream, a function of (seed, step, query key, its occurrence in the step), instead of one
+  // stream read in query order. A query's rows then do not depend on the other queries of the
+  // step, which data-parallel training needs (Sampler::set_communicator: the result must not
+  // depend on which rank holds a query). Off by default: the one stream is what every documented
+  // fixed-seed figure was taken with.
+  bool per_query_streams = false;
   // Without a progress callback the Sampler prints one line (step, loss, mean log R, log Z, T_R,
   // samples/s, buffer size) to its message sink, stderr by default, after the first step and
   // every progress_every steps, so a new run shows it is alive and learning. 0 or quiet: none.
   // A callback (Sampler::set_progress_callback) replaces the line.
   int progress_every = 50;
   bool quiet = false;
+
+  // Every field that changes what a step computes, as text: data-parallel ranks compare it
+  // (distributed/communicator.hpp, check_agreement) before the first step.
+  std::string describe() const {
+    return fmt::format(
+        "n {} max_len {} min_len {} min_len_penalty {} T_R {}->{} over {} exploration {} {} {} "
+        "T [{}, {}] replay_rows {} buffer {} {} allowed [{}] stop_after [{}] adamw {} {} {} {} {} "
+        "objective_lr {} schedule {} {} {} clip {} seed {} per_query_streams {}",
+        trajectories_per_query, max_len, min_len, min_len_penalty, reward_temperature.start,
+        reward_temperature.end, reward_temperature.steps, exploration.p_on_policy,
+        exploration.p_tempered, exploration.p_replay, exploration.t_low, exploration.t_high,
+        exploration.replay_rows_per_query, buffer.capacity, buffer.near_duplicate_tolerance,
+        fmt::join(allowed_tokens, " "), fmt::join(stop_after_tokens, " "), optimizer.lr,
+        optimizer.beta1, optimizer.beta2, optimizer.eps, optimizer.weight_decay,
+        objective_lr ? fmt::format("{}", *objective_lr) : std::string("default"),
+        lr_schedule.warmup, lr_schedule.total, lr_schedule.final_fraction, grad_clip, seed,
+        per_query_streams);
+  }
 
   void validate() const {
     GFNLM_CHECK(trajectories_per_query >= 1, "SamplerConfig.trajectories_per_query = {} < 1",
