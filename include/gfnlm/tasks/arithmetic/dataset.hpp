@@ -8,11 +8,16 @@
 #include <gfnlm/core/rng.hpp>
 #include <gfnlm/tasks/arithmetic/problem.hpp>
 
-#include <cctype>
+#include <nlohmann/json.hpp>
+
 #include <charconv>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -38,120 +43,85 @@ struct Dataset {
 
 namespace detail {
 
-// Just enough JSON for the paper's files: an array of flat objects whose values are strings
-// (no escapes beyond \" and \\) or integers. Errors name the file and the byte offset.
-class FlatJsonReader {
- public:
-  FlatJsonReader(std::string text, std::string name)
-      : s_(std::move(text)), name_(std::move(name)) {}
+// The paper's file as JSON (nlohmann-json): an array of objects. A key repeated inside one object
+// is an error (nlohmann keeps the last silently, and a file with two num_sol is not one we
+// understand); errors name the file and the byte.
+inline nlohmann::json parse_json_array(const std::string& text, const std::string& name) {
+  std::vector<std::set<std::string>> keys;  // per open object
+  std::string repeated;
+  const nlohmann::json::parser_callback_t check_keys = [&](int, nlohmann::json::parse_event_t event,
+                                                           nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start) keys.emplace_back();
+    if (event == Event::object_end && !keys.empty()) keys.pop_back();
+    if (event == Event::key && !keys.empty() &&
+        !keys.back().insert(parsed.get<std::string>()).second && repeated.empty())
+      repeated = parsed.get<std::string>();
+    return true;
+  };
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text, check_keys);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("{}: not valid JSON at byte {}: {}", name, e.byte, e.what());
+  }
+  GFNLM_CHECK(repeated.empty(), "{}: key '{}' appears twice in one object", name, repeated);
+  GFNLM_CHECK(doc.is_array(), "{}: the file holds a JSON {}, not an array of items", name,
+              doc.type_name());
+  return doc;
+}
 
-  // The whole text must be the array: anything after it but white space is an error.
-  std::vector<std::map<std::string, std::string>> read_array() {
-    std::vector<std::map<std::string, std::string>> out;
-    expect('[');
-    if (peek() == ']') {
-      ++pos_;
-    } else {
-      for (;;) {
-        out.push_back(read_object());
-        const char c = next();
-        if (c == ']') break;
-        if (c != ',') bad("',' or ']'");
-      }
-    }
-    skip();
-    if (pos_ != s_.size()) bad("the end of the file after the array");
-    return out;
+// A value that must be an integer: a JSON integer, or a string holding one.
+inline std::optional<long> integer_value(const nlohmann::json& v) {
+  if (v.is_number_integer()) {
+    if (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(std::numeric_limits<long>::max()))
+      return std::nullopt;
+    return v.get<long>();
   }
-
- private:
-  std::map<std::string, std::string> read_object() {
-    std::map<std::string, std::string> obj;
-    expect('{');
-    if (peek() == '}') return ++pos_, obj;
-    for (;;) {
-      std::string key = read_string();
-      expect(':');
-      std::string value = peek() == '"' ? read_string() : read_number();
-      if (!obj.emplace(std::move(key), std::move(value)).second)
-        bad("a key not already in this object");
-      const char c = next();
-      if (c == '}') break;
-      if (c != ',') bad("',' or '}'");
-    }
-    return obj;
-  }
-  std::string read_string() {
-    expect('"');
-    std::string v;
-    while (pos_ < s_.size() && s_[pos_] != '"') {
-      if (s_[pos_] == '\\' && pos_ + 1 < s_.size()) ++pos_;
-      v += s_[pos_++];
-    }
-    if (pos_ >= s_.size()) bad("closing '\"'");
-    ++pos_;
-    return v;
-  }
-  std::string read_number() {
-    skip();
-    const std::size_t start = pos_;
-    if (pos_ < s_.size() && s_[pos_] == '-') ++pos_;
-    const std::size_t digits = pos_;
-    while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
-    if (pos_ == digits) bad("a string or an integer");
-    return s_.substr(start, pos_ - start);
-  }
-  void skip() {
-    while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
-  }
-  char peek() {
-    skip();
-    return pos_ < s_.size() ? s_[pos_] : '\0';
-  }
-  char next() {
-    const char c = peek();
-    if (pos_ < s_.size()) ++pos_;
-    return c;
-  }
-  void expect(char c) {
-    if (next() != c) bad(std::string("'") + c + "'");
-  }
-  [[noreturn]] void bad(const std::string& what) {
-    fail("{}: expected {} at byte {}", name_, what, pos_);
-  }
-  std::string s_, name_;
-  std::size_t pos_ = 0;
-};
+  if (!v.is_string()) return std::nullopt;
+  const auto& s = v.get_ref<const std::string&>();
+  long out = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return out;
+}
 
 }  // namespace detail
 
 // Parses the text of one of the paper's files (`name` is the file, for errors): str_query
 // (required, parsed), num_sol (required, an integer equal to the problem's value), str_rationale
 // (optional, must equal the problem's left-to-right steps).
-inline std::vector<Item> parse_items(std::string text, const std::string& name) {
-  const auto rows = detail::FlatJsonReader(std::move(text), name).read_array();
+inline std::vector<Item> parse_items(const std::string& text, const std::string& name) {
+  const auto rows = detail::parse_json_array(text, name);
   std::vector<Item> items;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& row = rows[i];
+    GFNLM_CHECK(row.is_object(), "arithmetic: '{}' item {} is a JSON {}, not an object", name, i,
+                row.type_name());
     const auto q = row.find("str_query"), sol = row.find("num_sol");
     GFNLM_CHECK(q != row.end() && sol != row.end(),
                 "arithmetic: '{}' item {} lacks str_query or num_sol", name, i);
-    const auto problem = parse_question(q->second);
+    GFNLM_CHECK(q->is_string(), "arithmetic: '{}' item {}: str_query is a JSON {}, not a string",
+                name, i, q->type_name());
+    const auto& query = q->get_ref<const std::string&>();
+    const auto problem = parse_question(query);
     GFNLM_CHECK(problem.has_value(), "arithmetic: '{}' item {}: cannot parse str_query '{}'", name,
-                i, q->second);
-    long answer = 0;
-    const auto& s = sol->second;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), answer);
-    GFNLM_CHECK(!s.empty() && ec == std::errc() && end == s.data() + s.size(),
-                "arithmetic: '{}' item {}: num_sol '{}' is not an integer", name, i, s);
-    Item item{*problem, answer};
+                i, query);
+    const auto answer = detail::integer_value(*sol);
+    GFNLM_CHECK(answer.has_value(), "arithmetic: '{}' item {}: num_sol {} is not an integer", name,
+                i, sol->is_string() ? "'" + sol->get<std::string>() + "'" : sol->dump());
+    Item item{*problem, *answer};
     GFNLM_CHECK(item.answer == problem->answer(),
                 "arithmetic: '{}' item {}: num_sol {} but '{}' evaluates to {}", name, i,
-                item.answer, q->second, problem->answer());
-    if (const auto r = row.find("str_rationale"); r != row.end())
-      GFNLM_CHECK(" " + r->second == rationale_actions_text(*problem),
+                item.answer, query, problem->answer());
+    if (const auto r = row.find("str_rationale"); r != row.end()) {
+      GFNLM_CHECK(r->is_string(),
+                  "arithmetic: '{}' item {}: str_rationale is a JSON {}, not a string", name, i,
+                  r->type_name());
+      GFNLM_CHECK(" " + r->get<std::string>() == rationale_actions_text(*problem),
                   "arithmetic: '{}' item {}: str_rationale '{}' is not the left-to-right steps",
-                  name, i, r->second);
+                  name, i, r->get<std::string>());
+    }
     items.push_back(std::move(item));
   }
   return items;
