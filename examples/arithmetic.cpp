@@ -19,6 +19,7 @@
 // Writes results.json, accuracy.svg, samples.txt and votes.csv (every problem's vote and first
 // rationale) to --out; progress goes to stderr.
 #include "program.hpp"
+#include "world.hpp"
 
 #include <gfnlm/baselines/ppo.hpp>
 #include <gfnlm/baselines/sft.hpp>
@@ -83,6 +84,7 @@ struct Options {
   // (scripts/make_validation_sets.py): 4 operands 81.1 -> 91.7, 5 operands 31.9 -> 27.7
   // (3 seeds; docs/arithmetic.md).
   int gfn_replay_rows = 4;
+  bool per_query_streams = false;  // always on with several ranks (docs/distributed.md)
   int lora_rank = 16;
   int threads = 0;
   int rank_problems = 100;  // training problems for the reward-ranking measurement
@@ -137,6 +139,9 @@ struct Context {
   std::map<int, std::vector<ArithmeticQuery>> test;  // by operand count, no demonstrations
   std::vector<ArithmeticQuery> train;                // worked first, then question/answer pairs
   EvalConfig eval;
+  // The ranks of the GFlowNet phase under mpirun (docs/distributed.md); every other method runs
+  // whole on every rank, and rank 0 writes the outputs.
+  Communicator* world = nullptr;
 };
 
 struct MethodResult {
@@ -388,13 +393,22 @@ MethodResult run_gfn(Context& c) {
   cfg.buffer.capacity = 10;
   cfg.seed = c.opt.seed + 31;
   cfg.quiet = true;  // the loop below prints its own progress
-  Sampler<Policy0, GfnReward, VarGradTB> sampler(policy, reward, cfg);
+  const int ranks = c.world->size();
+  cfg.per_query_streams = ranks > 1 || c.opt.per_query_streams;
+  // The floor at which a zero reward enters the loss must lie below every real log R: a
+  // rationale's log-likelihood tempered by T_R = 0.5 reaches -108 (the default floor, -100, drew
+  // the Sampler's warning in --quick). No final log R here is -inf, so the floor changes no figure.
+  Sampler<Policy0, GfnReward, VarGradTB> sampler(
+      policy, reward, cfg, VarGradTB(VarGradConfig{.log_reward_floor = -1e4}));
+  if (ranks > 1) sampler.set_communicator(*c.world);
   sampler.set_tool(calculator(c.tok));
   const int seeds = std::min<int>(c.opt.worked_seeds, static_cast<int>(c.data.worked.size()));
   for (int i = 0; i < seeds; ++i)
     sampler.seed_buffer(c.train[i], {rationale_actions(c.data.worked[i].problem, c.tok)});
   Rng rng(c.opt.seed + 37);
-  double last_r = 0;
+  double last_r = 0, step_s = 0;
+  long long rows = 0;
+  const double reduce_s0 = c.world->all_reduce_seconds();
   for (int step = 0; step < c.opt.gfn_steps; ++step) {
     std::vector<ArithmeticQuery> qs;
     // One seeded query per step keeps the worked rationales in play (replay, SPEC section 4).
@@ -403,6 +417,8 @@ MethodResult run_gfn(Context& c) {
       qs.push_back(c.train[rng.below(c.train.size())]);
     const auto m = sampler.train_step(std::span<const ArithmeticQuery>(qs));
     last_r = m.mean_log_r;
+    step_s += m.step_time_s;
+    rows += m.trajectories;
     if (step % 20 == 0 || step + 1 == c.opt.gfn_steps)
       fmt::print(stderr,
                  "  [gfn] step {} loss {:.2f} mean log R {:.2f} T_R {:.2f} replayed {} buffer {} "
@@ -413,6 +429,15 @@ MethodResult run_gfn(Context& c) {
   r.train_s = seconds_since(t0);
   r.extra["final_mean_log_r"] = last_r;
   r.extra["buffer_seeds"] = seeds;
+  // Throughput of the training steps (every rank's rows), and the all-reduce's share of them.
+  const double reduce_s = c.world->all_reduce_seconds() - reduce_s0;
+  r.extra["ranks"] = ranks;
+  r.extra["per_query_streams"] = cfg.per_query_streams;
+  r.extra["samples_per_s"] = step_s > 0 ? double(rows) / step_s : 0.0;
+  r.extra["all_reduce_share"] = step_s > 0 ? reduce_s / step_s : 0.0;
+  fmt::print(stderr, "  [gfn] {} rank(s): {:.1f} samples/s, all-reduce {:.1f}% of the steps\n",
+             ranks, step_s > 0 ? double(rows) / step_s : 0.0,
+             step_s > 0 ? 100 * reduce_s / step_s : 0.0);
   evaluate_method(c, r);
   return r;
 }
@@ -424,6 +449,7 @@ const std::map<std::string, std::array<double, 3>> kPaper{
 // so a late failure never loses the methods already run. complete: all methods are done.
 void write_outputs(const Context& c, const fs::path& out, Json results,
                    const std::vector<MethodResult>& done, bool complete) {
+  if (c.world->rank() != 0) return;
   std::string samples, votes = "method,operands,problem,question,answer,vote,first_rationale\n";
   GroupedBarChart chart;
   chart.title = "Arithmetic with a calculator: majority-vote accuracy";
@@ -479,7 +505,7 @@ void write_outputs(const Context& c, const fs::path& out, Json results,
 
 const std::vector<std::string> kMethods{"zero-shot", "few-shot", "sft", "ppo", "gfn"};
 
-int run_program(int argc, char** argv) {
+int run_program(int argc, char** argv, Communicator& world) {
   namespace program = gfnlm::program;
   Options opt;
   CLI::App app{
@@ -563,6 +589,9 @@ int run_program(int argc, char** argv) {
   app.add_option("--gfn-p-replay", opt.gfn_p_replay, "GFlowNet behaviour mixture: replay")
       ->check(probability)
       ->capture_default_str();
+  app.add_flag("--per-query-streams", opt.per_query_streams,
+               "GFlowNet: each query's randomness from its own stream, as every run of several "
+               "MPI ranks has it (so one process reproduces a run of N ranks)");
   app.add_option("--gfn-replay-rows", opt.gfn_replay_rows,
                  "GFlowNet: rows of each fresh query drawn from its replay buffer (fewer than "
                  "--rows-per-query)")
@@ -688,7 +717,7 @@ int run_program(int argc, char** argv) {
   fmt::print(stderr, "base model {} ({} parameters, {:.0f}s)\n",
              loaded ? "loaded from cache" : "pretrained", model.num_parameters(), pretrain_s);
 
-  Context c{opt, tok, data, model, tok.token_id("."), {}, {}, {}, {}};
+  Context c{opt, tok, data, model, tok.token_id("."), {}, {}, {}, {}, &world};
   c.demos = demonstrations_text(std::span<const Item>(data.worked).first(3));
   for (int n : {3, 4, 5}) {
     const auto& set = data.test(n);
@@ -751,5 +780,6 @@ int run_program(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return gfnlm::program::run("arithmetic", [&] { return run_program(argc, argv); });
+  return gfnlm::program::run_ranked(
+      "arithmetic", [&](gfnlm::Communicator& world) { return run_program(argc, argv, world); });
 }

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 #include <omp.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 
 #include <cerrno>
@@ -143,14 +144,28 @@ inline void require_existing(const std::filesystem::path& path, std::string_view
   }
 }
 
+// Where run() writes an error: stderr, or on a data-parallel rank whose output is muted the
+// stderr it started with (examples/world.hpp).
+inline int& error_fd() {
+  static int fd = STDERR_FILENO;
+  return fd;
+}
+
 // Runs a program's body: every exception reaches here and becomes "program: message", exit 1.
 inline int run(std::string_view name, const std::function<int()>& body) {
+  std::string line;
   try {
     return body();
   } catch (const std::exception& e) {
-    fmt::print(stderr, "{}: error: {}\n", name, e.what());
+    line = fmt::format("{}: error: {}\n", name, e.what());
   } catch (...) {
-    fmt::print(stderr, "{}: error: an unknown exception\n", name);
+    line = fmt::format("{}: error: an unknown exception\n", name);
+  }
+  std::fflush(stderr);
+  for (std::size_t done = 0; done < line.size();) {
+    const auto n = ::write(error_fd(), line.data() + done, line.size() - done);
+    if (n <= 0) break;
+    done += std::size_t(n);
   }
   return 1;
 }

@@ -9,6 +9,7 @@
 // --out. Progress goes to stderr.
 #include "load_checkpoint.hpp"
 #include "program.hpp"
+#include "world.hpp"
 
 #include <gfnlm/eval/svg.hpp>
 #include <gfnlm/tasks/uniform_integers.hpp>
@@ -175,7 +176,7 @@ nlohmann::json results_json(const ui::ExperimentResults& results,
   return j;
 }
 
-int run_program(int argc, char** argv) {
+int run_program(int argc, char** argv, gfnlm::Communicator& world) {
   namespace program = gfnlm::program;
   CLI::App app{
       "Uniform random integers 0..100: base vs PPO vs GRPO vs SFT vs GFlowNet (gfnlm issues 5, "
@@ -363,6 +364,7 @@ int run_program(int argc, char** argv) {
   config.gfn_objective = objective == "tb" ? ui::ExperimentConfig::Objective::trajectory_balance
                                            : ui::ExperimentConfig::Objective::modified_subtb;
   config.cache_dir = no_cache ? std::filesystem::path() : std::filesystem::path(cache_dir);
+  config.world = &world;  // under mpirun: the GFlowNet phase over the ranks, rank 0 writes
   config.validate();
   program::require_writable_directory(out_dir, "--out");
   if (!no_cache && model_path.empty())
@@ -376,6 +378,7 @@ int run_program(int argc, char** argv) {
   const std::string prompt(model_path.empty() ? std::string(ui::kCharPrompt) : prompt_text);
   const auto json_path = std::filesystem::path(out_dir) / "results.json";
   const auto write_json = [&](const ui::ExperimentResults& r, bool complete) {
+    if (world.rank() != 0) return;
     const auto j = results_json(r, config, prompt, objective, model_path, tokenizer_path, stop_name,
                                 quick, complete);
     gfnlm::write_file_atomically(json_path, [&](std::ostream& os) {
@@ -406,6 +409,7 @@ int run_program(int argc, char** argv) {
                                        : "pretrained");
   write_json(results, true);
   const auto svg_path = std::filesystem::path(out_dir) / "histograms.svg";
+  if (world.rank() != 0) return 0;
   gfnlm::write_file_atomically(
       svg_path, [&](std::ostream& os) { os << histograms_svg(results, config.samples, prompt); });
   fmt::print(stderr, "wrote {} and {}\n", json_path.string(), svg_path.string());
@@ -415,5 +419,7 @@ int run_program(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return gfnlm::program::run("uniform_integers", [&] { return run_program(argc, argv); });
+  return gfnlm::program::run_ranked("uniform_integers", [&](gfnlm::Communicator& world) {
+    return run_program(argc, argv, world);
+  });
 }

@@ -221,3 +221,16 @@ gfnlm_bad_input(sentence_continuation tokenizer_mismatch
   NEEDS ${stories}/model.bin
   PREPARE sh -c "head -c 6216 ${stories}/tok512.bin > @WORK@/tok.bin"
   ARGS --model ${stories}/model.bin --tokenizer @WORK@/tok.bin)
+
+# Issue 21: a program built without MPI but started as one of several ranks (mpirun sets
+# OMPI_COMM_WORLD_SIZE) refuses to run N racing copies, naming the fix.
+if(NOT GFNLM_MPI)
+  foreach(program uniform_integers arithmetic)
+    gfnlm_bad_input(${program} mpirun_without_mpi "built without MPI: configure with -DGFNLM_MPI=ON"
+      ARGS --quick)
+    if(TEST bad_input.${program}.mpirun_without_mpi)
+      set_property(TEST bad_input.${program}.mpirun_without_mpi APPEND PROPERTY ENVIRONMENT
+        OMPI_COMM_WORLD_SIZE=2)
+    endif()
+  endforeach()
+endif()

@@ -10,6 +10,7 @@
 #include <gfnlm/baselines/sft.hpp>
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/distributed/communicator.hpp>
 #include <gfnlm/eval/distribution.hpp>
 #include <gfnlm/gfn/log_partition.hpp>
 #include <gfnlm/gfn/masks.hpp>
@@ -57,9 +58,12 @@ inline constexpr int kRealModelGfnSteps = 800;
 struct ExperimentConfig {
   BaseModelConfig base{};
   std::filesystem::path cache_dir;  // where the base model is cached; empty: never cached
-  uint64_t seed = 0;                // fine-tuning and evaluation randomness
-  int samples = 10000;              // per model, for every figure
-  int eval_chunk = 1000;            // rows decoded together while sampling
+  // The ranks the GFlowNet phase runs over (data-parallel Sampler, docs/distributed.md); null or
+  // one rank: one process. Every other phase runs whole on every rank.
+  Communicator* world = nullptr;
+  uint64_t seed = 0;                           // fine-tuning and evaluation randomness
+  int samples = 10000;                         // per model, for every figure
+  int eval_chunk = 1000;                       // rows decoded together while sampling
   LoraConfig lora{.rank = 16, .alpha = 16.0};  // a 64-wide model: rank 16 is already generous
 
   // GFlowNet. Each step draws `gfn_groups` behaviours of `gfn_batch` rows each for the one prompt
@@ -282,7 +286,10 @@ LogitMask train_gflownet(P& policy, O objective, const AnswerCodec<Tok>& codec,
   std::tie(sc.allowed_tokens, sc.stop_after_tokens) =
       answer_mask_tokens(codec, policy.vocab_size(), policy.stop_token(),
                          {config.digits_only, config.stop_after_digit});
+  const bool data_parallel = config.world && config.world->size() > 1;
+  sc.per_query_streams = data_parallel;
   Sampler<P, GfnLogReward<Tok>, O> sampler(policy, reward, sc, std::move(objective));
+  if (data_parallel) sampler.set_communicator(*config.world);
   if (config.seed_answers > 0) {
     std::vector<std::vector<int32_t>> seeds;
     for (int v : seeded_answers(config.seed_answers)) {
