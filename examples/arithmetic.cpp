@@ -23,6 +23,7 @@
 
 #include <gfnlm/baselines/ppo.hpp>
 #include <gfnlm/baselines/sft.hpp>
+#include <gfnlm/baselines/star.hpp>
 #include <gfnlm/eval/svg.hpp>
 #include <gfnlm/gfn/objectives/trajectory_balance.hpp>
 #include <gfnlm/gfn/objectives/vargrad.hpp>
@@ -57,7 +58,7 @@ struct Options {
   std::string data;
   std::string cache_dir = "arithmetic_cache";
   bool no_cache = false;
-  std::vector<std::string> methods{"zero-shot", "few-shot", "sft", "ppo", "gfn"};
+  std::vector<std::string> methods{"zero-shot", "few-shot", "sft", "ppo", "star", "gfn"};
   int eval_problems = 500;  // per operand count (the test sets hold 500)
   int worked_seeds = 50;    // worked rationales seeding the replay buffer (paper: 50; its code: 10)
   int gfn_steps = 2400, ppo_steps = 2400, sft_steps = 150;  // PPO and GFlowNet: equal budgets
@@ -65,6 +66,9 @@ struct Options {
   // same reward, maximised instead of matched); "correct" = 1 when the last result is the answer.
   std::string ppo_reward = "likelihood";
   int queries_per_step = 4, rows_per_query = 8;
+  // STaR: rounds over the training queries (0: all 1,050), rows_per_query rationales each; 9
+  // rounds of 1,050 x 8 = 75,600 rollouts, the GFlowNet's and PPO's 2,400 x 4 x 8 = 76,800.
+  int star_rounds = 9, star_queries = 0, star_sft_steps = 100;
   // GFlowNet training lengths. SPEC section 3 names 5 and 18 for the paper's tokens; a minimum
   // in training alone leaves STOP after one step untrained, and evaluation (no minimum, like
   // every method's) then takes it: base seed 1, seed 0: 74.8 / 21.0 / 14.6 -> 29.8 / 24.4 / 11.2
@@ -369,6 +373,53 @@ MethodResult run_ppo(Context& c) {
   return r;
 }
 
+// STaR (baselines/star.hpp): rationales sampled from the current model with the calculator,
+// kept when the verifier says the answer is right, fine-tuned on from fresh adapters each round
+// (Zelikman et al. restart from the base every round).
+MethodResult run_star(Context& c) {
+  MethodResult r;
+  r.name = "star";
+  fresh_adapters(c, 4);
+  const auto t0 = Clock::now();
+  Policy0 policy(c.model, c.stop);
+  const ArithmeticTokenizer& tok = c.tok;
+  const LogitMask mask(policy.vocab_size(), policy.stop_token(), 0);
+  StarConfig cfg;
+  cfg.rounds = c.opt.star_rounds;
+  cfg.samples_per_query = c.opt.rows_per_query;
+  cfg.max_len = c.eval.max_len;
+  cfg.sft_steps = c.opt.star_sft_steps;
+  cfg.sft_batch = 16;
+  cfg.sft = SftConfig{.lr = 1e-3};
+  const auto right = [&tok](const ArithmeticQuery& q, std::span<const int32_t> actions,
+                            std::span<const ContextInsert>) {
+    return task_reward(tok.decode(actions), q.answer) > 0.5;
+  };
+  StarTrainer<Policy0> star(policy, right, cfg, mask, calculator(c.tok),
+                            [&c] { fresh_adapters(c, 4); });
+  Rng rng(c.opt.seed + 41);
+  Json rounds = Json::array();
+  for (int round = 0; round < cfg.rounds; ++round) {
+    std::vector<ArithmeticQuery> qs = c.train;
+    if (c.opt.star_queries > 0) {
+      qs.clear();
+      for (int i = 0; i < c.opt.star_queries; ++i) qs.push_back(c.train[rng.below(c.train.size())]);
+    }
+    const auto s = star.round(std::span<const ArithmeticQuery>(qs), rng);
+    fmt::print(stderr,
+               "  [star] round {} kept {} of {} rationales, {} of {} queries solved, nll {:.3f}\n",
+               round, s.kept, s.sampled, s.queries_solved, qs.size(), s.final_nll);
+    rounds.push_back({{"sampled", s.sampled},
+                      {"kept", s.kept},
+                      {"queries_solved", s.queries_solved},
+                      {"final_nll", s.final_nll}});
+  }
+  r.train_s = seconds_since(t0);
+  r.extra["rounds"] = rounds;
+  evaluate_method(c, r);
+  return r;
+}
+
 MethodResult run_gfn(Context& c) {
   MethodResult r;
   r.name = "gfn";
@@ -503,7 +554,7 @@ void write_outputs(const Context& c, const fs::path& out, Json results,
                         [&](std::ostream& os) { os << results.dump(2) << "\n"; });
 }
 
-const std::vector<std::string> kMethods{"zero-shot", "few-shot", "sft", "ppo", "gfn"};
+const std::vector<std::string> kMethods{"zero-shot", "few-shot", "sft", "ppo", "star", "gfn"};
 
 int run_program(int argc, char** argv, Communicator& world) {
   namespace program = gfnlm::program;
@@ -519,6 +570,9 @@ int run_program(int argc, char** argv, Communicator& world) {
     q.sft_steps = 5;
     q.queries_per_step = 2;
     q.rank_problems = 4;
+    q.star_rounds = 1;
+    q.star_queries = 4;
+    q.star_sft_steps = 2;
     return q;
   }();
   const auto dflt = [](auto normal, auto quick) {
@@ -541,7 +595,7 @@ int run_program(int argc, char** argv, Communicator& world) {
                "always pretrain the base model; never read or write "
                "the cache")
       ->excludes(cache_opt);
-  app.add_option("--methods", opt.methods, "one or more of zero-shot few-shot sft ppo gfn")
+  app.add_option("--methods", opt.methods, "one or more of zero-shot few-shot sft ppo star gfn")
       ->check(CLI::IsMember(kMethods))
       ->capture_default_str();
   app.add_option("--eval-problems", opt.eval_problems,
@@ -553,6 +607,14 @@ int run_program(int argc, char** argv, Communicator& world) {
   steps("--gfn-steps", opt.gfn_steps, quick_opt.gfn_steps, "GFlowNet training steps");
   steps("--ppo-steps", opt.ppo_steps, quick_opt.ppo_steps, "PPO training steps");
   steps("--sft-steps", opt.sft_steps, quick_opt.sft_steps, "SFT training steps");
+  steps("--star-rounds", opt.star_rounds, quick_opt.star_rounds,
+        "STaR rounds (sample, keep the right answers, fine-tune)");
+  steps("--star-sft-steps", opt.star_sft_steps, quick_opt.star_sft_steps,
+        "STaR fine-tuning steps per round (batches of 16 kept rationales)");
+  app.add_option("--star-queries", opt.star_queries,
+                 "STaR training queries per round, 0: all " +
+                     dflt(opt.star_queries, quick_opt.star_queries))
+      ->check(at_least(0));
   app.add_option("--gfn-lr-final", opt.gfn_lr_final,
                  "GFlowNet lr at the last step as a fraction of --gfn-lr (linear decay)")
       ->check(probability)
@@ -667,6 +729,9 @@ int run_program(int argc, char** argv, Communicator& world) {
           {"--gfn-steps", &opt.gfn_steps, quick_opt.gfn_steps},
           {"--ppo-steps", &opt.ppo_steps, quick_opt.ppo_steps},
           {"--sft-steps", &opt.sft_steps, quick_opt.sft_steps},
+          {"--star-rounds", &opt.star_rounds, quick_opt.star_rounds},
+          {"--star-queries", &opt.star_queries, quick_opt.star_queries},
+          {"--star-sft-steps", &opt.star_sft_steps, quick_opt.star_sft_steps},
           {"--queries-per-step", &opt.queries_per_step, quick_opt.queries_per_step},
           {"--rank-problems", &opt.rank_problems, quick_opt.rank_problems}})
       if (app.count(flag) == 0) *value = quick_value;
@@ -756,6 +821,8 @@ int run_program(int argc, char** argv, Communicator& world) {
       done.push_back(run_sft(c));
     else if (name == "ppo")
       done.push_back(run_ppo(c));
+    else if (name == "star")
+      done.push_back(run_star(c));
     else
       done.push_back(run_gfn(c));
     done.back().extra["reward_of_wrong_outputs"] =
