@@ -64,8 +64,6 @@ gfnlm_bad_input_rows(uniform_integers ROWS
     "samples_absurd|--samples: 2000000000 is not from 1 to 1000000|--samples|2000000000"
     "samples_zero|--samples: 0 is not from 1|--samples|0"
     "gfn_steps_negative|--gfn-steps: -5 is not at least 1|--gfn-steps|-5"
-    "star_rounds_zero|--star-rounds: 0 is not at least 1|--star-rounds|0"
-    "star_queries_negative|--star-queries: -1 is not at least 0|--star-queries|-1"
     "grpo_steps_zero|--grpo-steps: 0 is not at least 1|--grpo-steps|0"
     "pretrain_steps_zero|--pretrain-steps: 0 is not at least 1|--pretrain-steps|0"
     "lora_rank_zero|--lora-rank: 0 is not from 1|--lora-rank|0"
