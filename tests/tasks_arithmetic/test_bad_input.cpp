@@ -71,6 +71,14 @@ TEST_CASE("arithmetic: parse_items rejects junk, repeated keys and non-integer a
       parse_items(R"([{"str_query": "Question: 1 + 2 = ? Answer:", "num_sol": 3, "num_sol": 4}])",
                   "f.json"),
       Contains("f.json: key 'num_sol' appears twice in one object"));
+  // Found by tests/fuzz/fuzz_task_data: nlohmann throws out_of_range, not parse_error, for it.
+  CHECK_THROWS_WITH(parse_items(std::string("\0"
+                                            "552E1552E12E12E1",
+                                            17),
+                                "f.json"),
+                    Contains("f.json: not valid JSON"));
+  CHECK_THROWS_WITH(parse_items("[{\"num_sol\": 552E1552}]", "f.json"),
+                    Contains("f.json: not valid JSON") && Contains("number overflow"));
   CHECK_THROWS_WITH(parse_items(R"({"str_query": "x"})", "f.json"),
                     Contains("holds a JSON object, not an array of items"));
   CHECK_THROWS_WITH(parse_items("[3]", "f.json"),

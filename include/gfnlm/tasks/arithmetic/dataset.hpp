@@ -64,6 +64,8 @@ inline nlohmann::json parse_json_array(const std::string& text, const std::strin
     doc = nlohmann::json::parse(text, check_keys);
   } catch (const nlohmann::json::parse_error& e) {
     fail("{}: not valid JSON at byte {}: {}", name, e.byte, e.what());
+  } catch (const nlohmann::json::exception& e) {  // a number too large for any type, say
+    fail("{}: not valid JSON: {}", name, e.what());
   }
   GFNLM_CHECK(repeated.empty(), "{}: key '{}' appears twice in one object", name, repeated);
   GFNLM_CHECK(doc.is_array(), "{}: the file holds a JSON {}, not an array of items", name,
