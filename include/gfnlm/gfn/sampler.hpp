@@ -97,6 +97,7 @@ class Sampler {
 
  public:
   using Query = typename P::Query;
+  using Reward = R;
   using KeyFunction = std::function<uint64_t(const Query&)>;
   using ProgressCallback = std::function<void(const StepMetrics&)>;
   // Receives the Sampler's own messages, one line each without its newline: the default progress
