@@ -6,6 +6,7 @@
 // (5-operand test problems never occur in training: training has 3-4 operands only).
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/io/strict_json.hpp>
 #include <gfnlm/tasks/arithmetic/problem.hpp>
 
 #include <nlohmann/json.hpp>
@@ -17,7 +18,6 @@
 #include <limits>
 #include <map>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -43,31 +43,11 @@ struct Dataset {
 
 namespace detail {
 
-// The paper's file as JSON (nlohmann-json): an array of objects. A key repeated inside one object
-// is an error (nlohmann keeps the last silently, and a file with two num_sol is not one we
-// understand); errors name the file and the byte.
+// The paper's file as JSON: an array of objects, parsed strictly (io/strict_json.hpp: a key
+// repeated inside one object is an error, since a file with two num_sol is not one we understand);
+// errors name the file and the byte.
 inline nlohmann::json parse_json_array(const std::string& text, const std::string& name) {
-  std::vector<std::set<std::string>> keys;  // per open object
-  std::string repeated;
-  const nlohmann::json::parser_callback_t check_keys = [&](int, nlohmann::json::parse_event_t event,
-                                                           nlohmann::json& parsed) {
-    using Event = nlohmann::json::parse_event_t;
-    if (event == Event::object_start) keys.emplace_back();
-    if (event == Event::object_end && !keys.empty()) keys.pop_back();
-    if (event == Event::key && !keys.empty() &&
-        !keys.back().insert(parsed.get<std::string>()).second && repeated.empty())
-      repeated = parsed.get<std::string>();
-    return true;
-  };
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(text, check_keys);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: not valid JSON at byte {}: {}", name, e.byte, e.what());
-  } catch (const nlohmann::json::exception& e) {  // a number too large for any type, say
-    fail("{}: not valid JSON: {}", name, e.what());
-  }
-  GFNLM_CHECK(repeated.empty(), "{}: key '{}' appears twice in one object", name, repeated);
+  auto doc = parse_strict_json(text, name);
   GFNLM_CHECK(doc.is_array(), "{}: the file holds a JSON {}, not an array of items", name,
               doc.type_name());
   return doc;

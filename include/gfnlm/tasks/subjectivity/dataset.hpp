@@ -7,6 +7,7 @@
 // we compare with the paper.
 #include <gfnlm/core/error.hpp>
 #include <gfnlm/core/rng.hpp>
+#include <gfnlm/io/strict_json.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -15,7 +16,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,30 +46,10 @@ inline std::string shown(const nlohmann::json& v) {
   return s.size() <= 60 ? s : s.substr(0, 57) + "...";
 }
 
-// One line as a JSON object. A key repeated inside one object is an error: nlohmann keeps the last
-// silently, and a line with two labels is not one we understand.
+// One line as a JSON object, parsed strictly (io/strict_json.hpp: a key repeated inside one
+// object is an error, since a line with two labels is not one we understand).
 inline nlohmann::json parse_line(const std::string& line, const std::string& where) {
-  std::vector<std::set<std::string>> keys;  // per open object
-  std::string repeated;
-  const nlohmann::json::parser_callback_t check_keys = [&](int, nlohmann::json::parse_event_t event,
-                                                           nlohmann::json& parsed) {
-    using Event = nlohmann::json::parse_event_t;
-    if (event == Event::object_start) keys.emplace_back();
-    if (event == Event::object_end && !keys.empty()) keys.pop_back();
-    if (event == Event::key && !keys.empty() &&
-        !keys.back().insert(parsed.get<std::string>()).second && repeated.empty())
-      repeated = parsed.get<std::string>();
-    return true;
-  };
-  nlohmann::json row;
-  try {
-    row = nlohmann::json::parse(line, check_keys);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: not valid JSON at byte {}: {}", where, e.byte, e.what());
-  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number too large for a double
-    fail("{}: not valid JSON: {}", where, e.what());
-  }
-  GFNLM_CHECK(repeated.empty(), "{}: key '{}' appears twice in one object", where, repeated);
+  auto row = parse_strict_json(line, where);
   GFNLM_CHECK(row.is_object(), "{}: a JSON {}, not an object", where, row.type_name());
   return row;
 }
