@@ -66,3 +66,5 @@
 #include <gfnlm/eval/diversity.hpp>
 #include <gfnlm/eval/majority_vote.hpp>
 #include <gfnlm/eval/svg.hpp>
+// latent-variable EM (a GFlowNet E-step, a label-scoring M-step)
+#include <gfnlm/latent/em.hpp>

@@ -236,3 +236,31 @@ if(NOT GFNLM_MPI)
     endif()
   endforeach()
 endif()
+
+# ---- subjectivity (issue 23, acceptance 3): flags, and SUBJ files with a bad line -------------
+gfnlm_bad_input_rows(subjectivity NEEDS ${stories}/model.bin ROWS
+    "labels_huge|--labels: 9000 is not from 0 to 8000|--labels|9000"
+    "labels_negative|--labels: -1 is not from 0|--labels|-1"
+    "test_items_zero|--test-items: 0 is not from 1|--test-items|0"
+    "votes_zero|--votes: 0 is not from 1|--votes|0"
+    "max_z_zero|--max-z: 0 is not from 1|--max-z|0"
+    "rounds_negative|--rounds: -1 is not from 0|--rounds|-1"
+    "lora_rank_zero|--lora-rank: 0 is not from 1|--lora-rank|0"
+    "penalty_negative|--penalty: -1 is not from 0|--penalty|-1"
+    "data_missing|--data '/nonexistent': no such file|--data|/nonexistent"
+    "threads_huge|--threads: 100000 is not from 0|--threads|100000")
+# SUBJ folders whose train.jsonl has one bad line 2 (a good test.jsonl beside it).
+set(subj_good "{\"text\": \"a fine film .\", \"label\": 1}")
+foreach(case
+    "no_label|line 2: no .label.|{\"text\": \"the plot .\"}"
+    "unknown_label|line 2: .label. is 2|{\"text\": \"the plot .\", \"label\": 2}"
+    "empty_text|line 2: .text. is|{\"text\": \"  \", \"label\": 0}")
+  string(REPLACE "|" ";" fields "${case}")
+  list(GET fields 0 slug)
+  list(GET fields 1 expect)
+  list(GET fields 2 line)
+  gfnlm_bad_input(subjectivity data_${slug} "${expect}" NEEDS ${stories}/model.bin
+    PREPARE ${CMAKE_COMMAND} -DDIR=@WORK@/subj "-DTRAIN=${subj_good}\n${line}\n"
+            "-DTEST=${subj_good}\n" -P ${CMAKE_CURRENT_LIST_DIR}/write_subj.cmake
+    ARGS --data @WORK@/subj)
+endforeach()
