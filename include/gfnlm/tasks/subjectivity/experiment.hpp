@@ -68,7 +68,7 @@ struct ExperimentConfig {
   int reward_t_steps = 150;
   double wrong_label_penalty = 50.0;
   bool run_few_shot = true, run_em = true;
-  std::size_t oracle_items = 200;  // test sentences of the oracle-gap diagnostic
+  std::size_t oracle_items = 100;  // test sentences of the oracle-gap diagnostic
   int progress_every = 50;
 
   void validate() const {
