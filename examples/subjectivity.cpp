@@ -97,6 +97,7 @@ int run(Model& model, const Tok& tok, const Options& o, const sj::Dataset& data)
   std::vector<sj::Example> test;
   for (std::size_t i = 0; i < std::min<std::size_t>(o.test_items, idx.size()); ++i)
     test.push_back(data.test[idx[i]]);
+  const Model pristine = model;
   json runs = json::array();
   std::map<std::string, std::map<int, Cell>> table;
   std::vector<std::string> order;
@@ -113,7 +114,10 @@ int run(Model& model, const Tok& tok, const Options& o, const sj::Dataset& data)
       fmt::print(stderr, "== k = {} ({} labelled), seed {} ==\n", k, labelled.size(), seed);
       auto c = o.config;
       c.seed = seed;
-      sj::Experiment<Model, Tok> experiment(model, tok, c, [](const std::string& line) {
+      // A fresh copy of the base per run: a model's copy carries its activation arena, and the
+      // base's grows with the few-shot prompts (tasks/subjectivity/experiment.hpp).
+      Model base = pristine;
+      sj::Experiment<Model, Tok> experiment(base, tok, c, [](const std::string& line) {
         fmt::print(stderr, "{}\n", line);
         std::fflush(stderr);
       });

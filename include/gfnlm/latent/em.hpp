@@ -95,9 +95,14 @@ class ExpectationMaximization {
   std::vector<std::vector<int32_t>> draw_rationales(std::span<const Q> labelled, Rng& rng) {
     const SamplingDecoder decoder{config_.m_temperature, {}, config_.max_len};
     std::vector<std::vector<int32_t>> zs;
-    for (auto& row : sample_decode(sampler_->policy(), labelled, config_.m_rationales,
-                                   sampler_->mask(), decoder, rng))
-      for (auto& t : row) zs.push_back(std::move(t.actions));
+    // In chunks: one rollout holds a KV cache per row (8,000 examples x 4 draws at once would not
+    // fit).
+    for (std::size_t c = 0; c < labelled.size(); c += kChunkQueries)
+      for (auto& row :
+           sample_decode(sampler_->policy(),
+                         labelled.subspan(c, std::min(kChunkQueries, labelled.size() - c)),
+                         config_.m_rationales, sampler_->mask(), decoder, rng))
+        for (auto& t : row) zs.push_back(std::move(t.actions));
     return zs;
   }
 
@@ -116,11 +121,15 @@ class ExpectationMaximization {
       distinct.insert({i / m, zs[i]});
     }
     r.distinct_rationales = static_cast<int>(distinct.size());
-    const auto before = scorer_->log_posteriors(std::span<const ClassifierQuery>(all));
     int right = 0;
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      const auto& row = before[i];
-      right += std::max_element(row.begin(), row.end()) - row.begin() == labels[i] ? 1 : 0;
+    for (std::size_t c = 0; c < all.size(); c += kChunkRows) {
+      const auto chunk =
+          std::span<const ClassifierQuery>(all).subspan(c, std::min(kChunkRows, all.size() - c));
+      const auto before = scorer_->scores(chunk);
+      for (std::size_t i = 0; i < chunk.size(); ++i) {
+        const auto& row = before[i];
+        right += std::max_element(row.begin(), row.end()) - row.begin() == labels[c + i] ? 1 : 0;
+      }
     }
     r.right_share = double(right) / double(all.size());
     const std::size_t b = config_.m_batch == 0 ? all.size() : std::size_t(config_.m_batch);
@@ -128,7 +137,7 @@ class ExpectationMaximization {
     std::vector<int> bl(b);
     for (int step = 0; step < config_.m_steps; ++step) {
       double loss = 0;
-      if (config_.m_batch == 0) {
+      if (config_.m_batch == 0) {  // every row in one step: meant for small tables (tests)
         loss = scorer_->train_step(std::span<const ClassifierQuery>(all), labels);
       } else {
         for (std::size_t j = 0; j < b; ++j) {
@@ -165,6 +174,9 @@ class ExpectationMaximization {
   const EmConfig& config() const { return config_; }
 
  private:
+  // Batches of LM work: queries per rollout, rows per classifier score (see vote_predict).
+  static constexpr std::size_t kChunkQueries = 32, kChunkRows = 160;
+
   S* sampler_;
   LabelScorer<Classifier>* scorer_;
   Binding binding_;
@@ -190,24 +202,24 @@ std::vector<VotePrediction> vote_predict(
   using PQ = typename Prior::Query;
   using CQ = typename Classifier::Query;
   const std::size_t n = std::size_t(std::max(samples, 1));
+  // Scored in chunks of 8 queries: the activation arena of an LM grows to the largest batch it
+  // has seen (B x T, and attention B x heads x T^2), and 32 queries x 10 draws x 2 labels took
+  // stories260K's classifier past 20 GB with the copies of it that EM holds.
+  constexpr std::size_t kChunk = 8;
   std::vector<std::vector<std::vector<int32_t>>> zs(queries.size());
   if (samples == 0) {
     for (auto& z : zs) z.assign(1, {});
   } else {
     std::vector<PQ> pq;
     for (const auto& q : queries) pq.push_back(binding.prior_query(q));
-    for (std::size_t c = 0; c < pq.size(); c += 32) {
-      const auto chunk =
-          std::span<const PQ>(pq).subspan(c, std::min<std::size_t>(32, pq.size() - c));
+    for (std::size_t c = 0; c < pq.size(); c += kChunk) {
+      const auto chunk = std::span<const PQ>(pq).subspan(c, std::min(kChunk, pq.size() - c));
       const auto drawn = sample_decode(prior, chunk, samples, mask,
                                        SamplingDecoder{temperature, {}, max_len}, rng);
       for (std::size_t i = 0; i < chunk.size(); ++i)
         for (const auto& t : drawn[i]) zs[c + i].push_back(t.actions);
     }
   }
-  // Scored in chunks of queries: one batched score of every draw of 2,000 test sentences would
-  // hold all their activations at once.
-  constexpr std::size_t kChunk = 32;
   std::vector<std::vector<double>> s;
   std::vector<CQ> cq;
   for (std::size_t c = 0; c < queries.size(); c += kChunk) {

@@ -172,6 +172,10 @@ class Experiment {
       if (on_method) on_method(r);
     };
     Rng rng(config_.seed * 0x9E3779B97F4A7C15ULL + 23);
+    // The fine-tuned copies are made before the base runs anything: a model's copy carries its
+    // activation arena, which the few-shot prompts grow to 64 rows x 500 positions.
+    Model classifier_model = adapted(1, /*stop_row=*/false);
+    Model e_model = adapted(2, /*stop_row=*/true);
     ClassifierPolicy prior(base_, stop_, /*adapters=*/false);
 
     {  // zero-shot
@@ -196,7 +200,6 @@ class Experiment {
 
     // SFT: the classifier EM starts from.
     auto t0 = Clock::now();
-    Model classifier_model = adapted(1, /*stop_row=*/false);
     ClassifierPolicy classifier(classifier_model, stop_);
     LabelScorer<ClassifierPolicy> scorer(classifier, labels_, {.lr = config_.sft_lr});
     {
@@ -223,7 +226,6 @@ class Experiment {
 
     // EM from SFT's classifier (a fresh scorer: its optimiser moments belong to SFT).
     LabelScorer<ClassifierPolicy> m_scorer(classifier, labels_, {.lr = config_.m_lr});
-    Model e_model = adapted(2, /*stop_row=*/true);
     EPolicy e_policy(e_model, stop_);
     Reward reward(prior, m_scorer, binding, {LabelTerm::joint, config_.wrong_label_penalty});
     SamplerConfig sc;
