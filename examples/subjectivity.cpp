@@ -105,8 +105,10 @@ int run(Model& model, const Tok& tok, const Options& o, const sj::Dataset& data)
     json j = {{"model", o.model},        {"data", data.source},    {"test_items", test.size()},
               {"final", final},          {"runs", runs},           {"paper_at_10", kPaperAt10},
               {"votes", o.config.votes}, {"max_z", o.config.max_z}};
-    gfnlm::write_file_atomically(out / "results.json",
-                                 [&](std::ostream& os) { os << j.dump(2) << "\n"; });
+    gfnlm::write_file_atomically(out / "results.json", [&](std::ostream& os) {
+      // Rationales are decoded token pieces: a byte-fallback token can end mid-character.
+      os << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+    });
   };
   for (const int k : o.labels) {
     const auto labelled = sj::labelled_subset(data, o.data, k, /*seed=*/1234);
