@@ -1,8 +1,9 @@
 // libFuzzer target: the tasks' data readers on arbitrary bytes. Byte 0 picks the reader:
-//   0 (or 3; bits 0-1): the arithmetic data-set JSON (tasks/arithmetic/dataset.hpp, parse_items);
+//   0 (bits 0-1): the arithmetic data-set JSON (tasks/arithmetic/dataset.hpp, parse_items);
 //   1: a cached base model file, as read (core/sealed_file.hpp, then the model stream);
 //   2: a cached base model's payload, sealed here with a correct checksum, so the model stream
 //      parser behind the seal is fuzzed too.
+//   3: a SUBJ JSONL file (tasks/subjectivity/dataset.hpp, read_jsonl).
 // For 1 and 2, bit 2 of byte 0 picks the task (arithmetic or uniform_integers). Only
 // gfnlm::Error may escape, and what is accepted must be consistent; a crash or sanitizer report
 // is a bug.
@@ -12,6 +13,7 @@
 #include <gfnlm/core/sealed_file.hpp>
 #include <gfnlm/tasks/arithmetic/base_model.hpp>
 #include <gfnlm/tasks/arithmetic/dataset.hpp>
+#include <gfnlm/tasks/subjectivity/dataset.hpp>
 #include <gfnlm/tasks/uniform_integers/base_model.hpp>
 
 #include <unistd.h>
@@ -70,7 +72,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const int mode = (data[0] & 3) % 3;
+  const int mode = data[0] & 3;
   const bool uniform = data[0] & 4;
   std::string bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
   if (mode == 0) {
@@ -83,6 +85,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   static const auto path = std::filesystem::temp_directory_path() /
                            ("gfnlm_fuzz_" + std::to_string(::getpid()) + "_base.bin");
+  if (mode == 3) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    try {
+      for (const auto& e : subjectivity::read_jsonl(path))
+        if (e.text.empty() || (e.label != 0 && e.label != 1)) std::abort();
+    } catch (const Error&) {
+    }
+    return 0;
+  }
   if (mode == 2)
     write_sealed_file(path, "fuzz", [&](std::ostream& os) { os << bytes; });
   else

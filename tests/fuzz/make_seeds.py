@@ -132,6 +132,12 @@ items = [
 ]
 put("fuzz_task_data", "json_items", b"\0" + json.dumps(items, indent=4).encode())
 put("fuzz_task_data", "json_empty", b"\0[]")
+# SUBJ JSONL (byte 0 = 3): two good lines, and the paper's 10-label file when present.
+put("fuzz_task_data", "subj_lines", b"\3" + b'{"text": "a fine film .", "label": 1, '
+    b'"label_text": "subjective"}\n\n{"text": "he goes home .", "label": 0}\n')
+subj = os.path.join(root, "../../../shared/data/subj/train.10.jsonl")
+if os.path.exists(subj):
+    put("fuzz_task_data", "subj_paper", b"\3" + open(subj, "rb").read())
 paper = os.path.join(root, "../../../shared/data/arithmetic/train_worked_50.json")
 if os.path.exists(paper):
     put("fuzz_task_data", "json_paper", b"\0" + open(paper, "rb").read())
