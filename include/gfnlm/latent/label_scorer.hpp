@@ -89,8 +89,8 @@ class LabelScorer {
                 "LabelScorer::train_step: {} queries for {} labels", queries.size(), labels.size());
     const int K = num_labels();
     for (std::size_t i = 0; i < labels.size(); ++i)
-      GFNLM_CHECK(labels[i] >= 0 && labels[i] < K, "LabelScorer::train_step: row {} has label {}",
-                  i, labels[i], K);
+      GFNLM_CHECK(labels[i] >= 0 && labels[i] < K,
+                  "LabelScorer::train_step: row {} has label {} outside [0, {})", i, labels[i], K);
     score_batch(queries);
     TrajectoryGrad grad;
     grad.resize_like(batch_);

@@ -26,6 +26,7 @@
 #include <gfnlm/latent/latent_reward.hpp>
 #include <gfnlm/model/config.hpp>
 #include <gfnlm/policies/lm_policy.hpp>
+#include <gfnlm/tasks/stories/tokens.hpp>
 #include <gfnlm/tasks/subjectivity/dataset.hpp>
 #include <gfnlm/text/tokenizer.hpp>
 
@@ -34,8 +35,6 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
-#include <numeric>
-#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -119,14 +118,12 @@ class Experiment {
                 tok.vocab_size(), tok.bos_id(), tok.eos_id(), V);
     stop_ = tok.eos_id();
     for (const auto name : kLabelNames)
-      labels_.push_back(encode_after_space(fmt::format(", so it is {}.", name)));
+      labels_.push_back(stories::encode_after_space(tok, fmt::format(", so it is {}.", name)));
     // Z: any token but BOS (STOP is EOS).
     for (int32_t t = 0; t < V; ++t)
       if (t != tok.bos_id()) allowed_.push_back(t);
     z_mask_ = LogitMask(V, stop_, 1, allowed_);
   }
-
-  const std::vector<std::vector<int32_t>>& label_tokens() const { return labels_; }
 
   // The E-step's query of an example (its label shown to q as a word before X) and, for test
   // sentences, the same with the label kept only for the diagnostics.
@@ -178,25 +175,19 @@ class Experiment {
     Model e_model = adapted(2, /*stop_row=*/true);
     ClassifierPolicy prior(base_, stop_, /*adapters=*/false);
 
-    {  // zero-shot
+    // The base's own label from X alone (zero-shot), or after the demonstrations that fit.
+    const auto base_label = [&](const char* method, const std::vector<LatentQuery>& queries) {
       const auto t0 = Clock::now();
       LabelScorer<ClassifierPolicy> scorer(prior, labels_);
-      done("zero_shot",
+      done(method,
            accuracy(
-               vote_predict(prior, scorer, binding, span(test_q), 0, config_.max_z, z_mask_, rng),
+               vote_predict(prior, scorer, binding, span(queries), 0, config_.max_z, z_mask_, rng),
                test),
            t0);
-    }
-    if (config_.run_few_shot) {
-      const auto t0 = Clock::now();
-      auto shots = few_shot_queries(labelled, test_q, r.few_shot_examples);
-      LabelScorer<ClassifierPolicy> scorer(prior, labels_);
-      done("few_shot",
-           accuracy(
-               vote_predict(prior, scorer, binding, span(shots), 0, config_.max_z, z_mask_, rng),
-               test),
-           t0);
-    }
+    };
+    base_label("zero_shot", test_q);
+    if (config_.run_few_shot)
+      base_label("few_shot", few_shot_queries(labelled, test_q, r.few_shot_examples));
 
     // SFT: the classifier EM starts from.
     auto t0 = Clock::now();
@@ -311,14 +302,6 @@ class Experiment {
     for (int32_t t : tok_.encode(text)) x.push_back(t);
     return x;
   }
-  // Text that follows other text after a space (sentencepiece adds the space itself).
-  std::vector<int32_t> encode_after_space(const std::string& text) const {
-    const auto a = tok_.encode("a");
-    const bool dummy_prefix =
-        !a.empty() && std::string(tok_.token_text(a.front())).starts_with(' ');
-    return tok_.encode(dummy_prefix ? text : " " + text);
-  }
-
   // The test queries with as many labelled demonstrations before X as fit the context.
   std::vector<LatentQuery> few_shot_queries(std::span<const Example> labelled,
                                             const std::vector<LatentQuery>& test_q,
