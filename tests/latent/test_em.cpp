@@ -3,18 +3,23 @@
 // - The E-step reward equals the posterior's unnormalised log-probability computed here from the
 //   tables directly, and the Sampler's q reaches that posterior: KL < 0.01 by enumeration.
 // - EM with a GFlowNet E-step recovers a planted classifier from (X, Y) pairs alone.
+// - E-step-only prediction (marginal_predict) estimates the model's p(Y | X) by importance
+//   sampling: unbiased under any q, exact once q is the E-step's target.
 #include <gfnlm/eval/distribution.hpp>
 #include <gfnlm/gfn/objectives/trajectory_balance.hpp>
 #include <gfnlm/gfn/sampler.hpp>
 #include <gfnlm/latent/em.hpp>
 #include <gfnlm/latent/label_scorer.hpp>
 #include <gfnlm/latent/latent_reward.hpp>
+#include <gfnlm/latent/marginal_predict.hpp>
 #include <gfnlm/policies/tabular.hpp>
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <vector>
 
 using namespace gfnlm;
@@ -28,6 +33,22 @@ using Binding = LatentBinding<int, int, int>;
 double log_softmax_at(std::span<const float> row, int a) {
   const std::vector<double> x(row.begin(), row.end());
   return x[a] - logsumexp<double>(x);
+}
+
+// log p(z | x) of the prior, with no STOP factor (as LatentLabelReward reads it).
+double prior_log_prob(TabularPolicy& prior, int x, const std::vector<int32_t>& z) {
+  double log_p = 0;
+  for (std::size_t t = 0; t < z.size(); ++t)
+    log_p += log_softmax_at(prior.logits(x, std::span(z).first(t)), z[t]);
+  return log_p;
+}
+
+// The classifier's log-likelihoods of labels 0 and 1 (tokens 1 and 2) after (x, z).
+std::array<double, 2> label_log_probs(TabularPolicy& classifier, const TabularPolicy& prior, int x,
+                                      const std::vector<int32_t>& z) {
+  const int nz = static_cast<int>(prior.num_prefixes());
+  const auto row = classifier.logits(x * nz + int(prior.row_index(0, z)), {});
+  return {log_softmax_at(row, 1), log_softmax_at(row, 2)};
 }
 
 // E-step queries are x * 2 + y; the classifier's query of (x, z) is x * |Z| + z's table index.
@@ -77,11 +98,8 @@ TEST_CASE("E-step: the reward is the posterior's log-probability and q reaches i
     for (int query = 0; query < nx * 2; ++query) {
       const int x = query / 2, y = query % 2;
       for (const auto& z : seqs) {
-        double log_p = 0;
-        for (std::size_t t = 0; t < z.size(); ++t)
-          log_p += log_softmax_at(prior.logits(x, std::span(z).first(t)), z[t]);
-        const auto row = classifier.logits(x * nz + int(prior.row_index(0, z)), {});
-        const double s0 = log_softmax_at(row, 1), s1 = log_softmax_at(row, 2);
+        const double log_p = prior_log_prob(prior, x, z);
+        const auto [s0, s1] = label_log_probs(classifier, prior, x, z);
         const double sy = y == 0 ? s0 : s1, so = y == 0 ? s1 : s0;
         const double label = joint ? sy : sy - std::log(std::exp(s0) + std::exp(s1));
         const double log_r = log_p + label - (so > sy ? penalty : 0.0);
@@ -201,4 +219,63 @@ TEST_CASE("EM with a GFlowNet E-step recovers a planted classifier p(Y | Z)", "[
   // prior mass on those z: .8, .3, .8, .6.
   const int expected[nx] = {1, 0, 1, 1};
   for (int x = 0; x < nx; ++x) CHECK(votes[x].label == expected[x]);
+}
+
+TEST_CASE("marginal_predict: importance sampling with q recovers the model's p(Y | X)",
+          "[latent]") {
+  Rng rng(21);
+  const int nx = 3, V = 4, max_len = 2;
+  TabularPolicy prior(nx, V, 0, max_len);
+  prior.randomize(rng, 1.0);
+  const int nz = static_cast<int>(prior.num_prefixes());
+  TabularPolicy classifier(nx * nz, 3, 0, 1);
+  classifier.randomize(rng, 2.0);
+  Scorer scorer(classifier, {{1}, {2}});
+  // The exact marginal: Z_k(x) = sum_z p(z | x) p(k | x, z), over every z of <= 2 tokens.
+  TabularPolicy q(nx * 2, V, 0, max_len);
+  const auto seqs = q.enumerate_sequences();
+  std::vector<std::array<double, 2>> exact(nx, {0.0, 0.0});
+  for (int x = 0; x < nx; ++x)
+    for (const auto& z : seqs) {
+      const double log_p = prior_log_prob(prior, x, z);
+      const auto [s0, s1] = label_log_probs(classifier, prior, x, z);
+      const double norm = std::log(std::exp(s0) + std::exp(s1));
+      exact[x][0] += std::exp(log_p + s0 - norm);
+      exact[x][1] += std::exp(log_p + s1 - norm);
+    }
+  const std::vector<int> queries{0, 2, 4};  // x * 2 + (any label: with_label sets it)
+  const std::function<int(const int&, int)> with_label = [](const int& query, int k) {
+    return (query / 2) * 2 + k;
+  };
+  const LogitMask mask(V, 0, 0);
+  const auto check = [&](int samples, double tolerance, const char* what) {
+    EReward marginal(prior, scorer, binding(prior, true), {LabelTerm::posterior, 0.0});
+    Rng draw(22);
+    const auto p = marginal_predict(q, mask, marginal, std::span<const int>(queries), with_label, 2,
+                                    samples, max_len, draw);
+    REQUIRE(p.size() == 3);
+    double worst = 0;
+    for (int x = 0; x < nx; ++x)
+      for (int k = 0; k < 2; ++k)
+        worst = std::max(worst, std::abs(p[x].log_marginal[k] - std::log(exact[x][k])));
+    std::printf("marginal_predict (%s, %d draws per label): worst |log Z_k error| %.4f\n", what,
+                samples, worst);
+    for (int x = 0; x < nx; ++x) {
+      INFO(what << ", x " << x);
+      for (int k = 0; k < 2; ++k)
+        CHECK(p[x].log_marginal[k] == Approx(std::log(exact[x][k])).margin(tolerance));
+      CHECK(p[x].label == (exact[x][1] > exact[x][0] ? 1 : 0));
+      CHECK(p[x].posterior[0] + p[x].posterior[1] == Approx(1.0));
+    }
+  };
+  // Any q that covers the target: a random one, many draws.
+  q.randomize(rng, 0.5);
+  check(20000, 0.03, "random q");
+  // The E-step's q trained towards each label's target (penalty 0): every weight is Z_k, so a
+  // handful of draws is exact up to how far q is from the target.
+  EReward target(prior, scorer, binding(prior, true), {LabelTerm::posterior, 0.0});
+  Sampler sampler(q, std::move(target), tabular_config(max_len, 0, 23));
+  const std::vector<int> all{0, 1, 2, 3, 4, 5};
+  for (int step = 0; step < 1500; ++step) REQUIRE(std::isfinite(sampler.train_step(all).loss));
+  check(4, 0.005, "trained q");
 }

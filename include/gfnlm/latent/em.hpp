@@ -151,10 +151,13 @@ class ExpectationMaximization {
     }
   }
 
-  EmRound round(std::span<const Q> labelled, Rng& rng) {
+  // after_e_step runs between the two steps (prediction from the E-step alone, marginal_predict).
+  EmRound round(std::span<const Q> labelled, Rng& rng,
+                const std::function<void()>& after_e_step = {}) {
     const auto t0 = std::chrono::steady_clock::now();
     EmRound r;
     e_step(labelled, rng, r);
+    if (after_e_step) after_e_step();
     m_step(labelled, draw_rationales(labelled, rng), rng, r);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
