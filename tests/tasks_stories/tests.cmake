@@ -13,3 +13,18 @@ foreach(example sentence_continuation story_infilling)
     set_tests_properties(tasks_stories.${example}_quick PROPERTIES LABELS "tasks_stories;slow")
   endif()
 endforeach()
+
+# examples/generate on stories260K: three nucleus samples through the library's decoder
+# (baselines/sample_decode.hpp), each printed; and greedy decoding, two rows that must agree.
+if(TARGET generate AND EXISTS ${PROJECT_SOURCE_DIR}/../shared/models/stories260K/model.bin)
+  set(generate_args --model ${PROJECT_SOURCE_DIR}/../shared/models/stories260K/model.bin
+    --tokenizer ${PROJECT_SOURCE_DIR}/../shared/models/stories260K/tok512.bin --threads 1)
+  add_test(NAME tasks_stories.generate_nucleus
+    COMMAND generate ${generate_args} --samples 3 --max-new-tokens 40 --top-p 0.9 --seed 3)
+  set_tests_properties(tasks_stories.generate_nucleus PROPERTIES LABELS tasks_stories
+    PASS_REGULAR_EXPRESSION "--- sample 2 ---\nOnce upon a time[^\n]+")
+  add_test(NAME tasks_stories.generate_greedy
+    COMMAND ${CMAKE_COMMAND} -DPROGRAM=$<TARGET_FILE:generate> "-DARGS=${generate_args}"
+      -P ${CMAKE_CURRENT_LIST_DIR}/check_greedy.cmake)
+  set_tests_properties(tasks_stories.generate_greedy PROPERTIES LABELS tasks_stories)
+endif()
