@@ -1,7 +1,7 @@
 // Integer arithmetic with a calculator (SPEC section 5, issue 6; docs/arithmetic.md).
 //
 // One embedded word-level base model (pretrained here by MLE on the corpus of
-// tasks/arithmetic/corpus.hpp, cached on disk by a hash of its config), then five methods from
+// tasks/arithmetic/corpus.hpp, cached on disk by a hash of its config), then eight methods from
 // that same base, each with fresh LoRA adapters, all evaluated the same way (10 rationales per
 // problem at T = 0.1, calculator on, no demonstrations in the prompt, majority vote over the
 // number after the last "="):
@@ -11,6 +11,9 @@
 //   ppo         PPO maximising the GFlowNet's reward log R (the paper's comparison: the same
 //               reward, maximised instead of matched), KL to the base; --ppo-reward correct
 //               gives it 1 when the last result is the answer instead;
+//   grpo        GRPO (group-relative advantages over each query's 8 rollouts, no value head)
+//               maximising the same log R; grpo-verifier the same with the 0/1 verifier;
+//   star        STaR: sample, keep the rationales whose answer is right, fine-tune, repeat;
 //   gfn         GFlowNet (trajectory balance, VarGrad log Z) with log R = log p_base(Z, tool
 //               outputs, Y | 3 worked examples, X), reward temperature 1.1 -> 0.5 over 150
 //               steps, the SPEC's exploration mixture (tempered T ~ U[0.5, 1], see below), a
@@ -21,6 +24,7 @@
 #include "program.hpp"
 #include "world.hpp"
 
+#include <gfnlm/baselines/grpo.hpp>
 #include <gfnlm/baselines/ppo.hpp>
 #include <gfnlm/baselines/sft.hpp>
 #include <gfnlm/baselines/star.hpp>
@@ -58,10 +62,12 @@ struct Options {
   std::string data;
   std::string cache_dir = "arithmetic_cache";
   bool no_cache = false;
-  std::vector<std::string> methods{"zero-shot", "few-shot", "sft", "ppo", "star", "gfn"};
+  std::vector<std::string> methods{"zero-shot", "few-shot",      "sft",  "ppo",
+                                   "grpo",      "grpo-verifier", "star", "gfn"};
   int eval_problems = 500;  // per operand count (the test sets hold 500)
   int worked_seeds = 50;    // worked rationales seeding the replay buffer (paper: 50; its code: 10)
-  int gfn_steps = 2400, ppo_steps = 2400, sft_steps = 150;  // PPO and GFlowNet: equal budgets
+  // PPO, GRPO and GFlowNet: equal budgets (steps x queries_per_step x rows_per_query rollouts).
+  int gfn_steps = 2400, ppo_steps = 2400, grpo_steps = 2400, sft_steps = 150;
   // PPO's reward: "likelihood" = the GFlowNet's log R, maximised (the paper's comparison: the
   // same reward, maximised instead of matched); "correct" = 1 when the last result is the answer.
   std::string ppo_reward = "likelihood";
@@ -329,22 +335,24 @@ MethodResult run_sft(Context& c) {
   return r;
 }
 
+// The reward PPO and GRPO maximise. Likelihood: the GFlowNet's log R (nats); a rollout cut off
+// at max_len is scored as it stands. Verifier: 1 when the last result is the answer, else 0.
+auto maximised_reward(const Context& c, RationaleScorer& scorer, bool verifier) {
+  return [&tok = c.tok, &scorer, verifier](const ArithmeticQuery& q,
+                                           std::span<const int32_t> actions, bool stopped) {
+    if (verifier) return stopped ? task_reward(tok.decode(actions), q.answer) : 0.0;
+    return scorer(q, actions);
+  };
+}
+
 MethodResult run_ppo(Context& c) {
   MethodResult r;
   r.name = "ppo";
   fresh_adapters(c, 2);
   const auto t0 = Clock::now();
   Policy0 policy(c.model, c.stop);
-  const ArithmeticTokenizer& tok = c.tok;
   RationaleScorer scorer(c);
-  const bool correctness = c.opt.ppo_reward == "correct";
-  // likelihood: the GFlowNet's log R (nats), maximised; a rollout cut off at max_len is scored
-  // as it stands. correct: 1 when the last result is the answer, else 0 (a verifier).
-  auto reward = [&tok, &scorer, correctness](const ArithmeticQuery& q,
-                                             std::span<const int32_t> actions, bool stopped) {
-    if (correctness) return stopped ? task_reward(tok.decode(actions), q.answer) : 0.0;
-    return scorer(q, actions);
-  };
+  auto reward = maximised_reward(c, scorer, c.opt.ppo_reward == "correct");
   PpoConfig cfg;
   cfg.max_len = c.eval.max_len;
   cfg.minibatch_size = 16;
@@ -369,6 +377,46 @@ MethodResult run_ppo(Context& c) {
   r.train_s = seconds_since(t0);
   r.extra["final_mean_reward"] = last_reward;
   r.extra["reward"] = c.opt.ppo_reward;
+  evaluate_method(c, r);
+  return r;
+}
+
+// GRPO (baselines/grpo.hpp, TRL's defaults but the learning rate, PPO's here): groups of
+// rows_per_query rollouts per query, queries_per_step groups a step, the calculator inside the
+// rollouts. grpo: the GFlowNet's log R, maximised (as PPO's default); grpo-verifier: 1 when the
+// answer is right, else 0 (DeepSeekMath's setting).
+MethodResult run_grpo(Context& c, bool verifier) {
+  MethodResult r;
+  r.name = verifier ? "grpo-verifier" : "grpo";
+  fresh_adapters(c, verifier ? 6 : 5);
+  const auto t0 = Clock::now();
+  Policy0 policy(c.model, c.stop);
+  RationaleScorer scorer(c);
+  auto reward = maximised_reward(c, scorer, verifier);
+  GrpoConfig cfg;
+  cfg.num_generations = c.opt.rows_per_query;
+  cfg.max_len = c.eval.max_len;
+  cfg.lr = 5e-4;
+  GrpoTrainer grpo(policy, frozen_base_reference<ArithmeticQuery>(c.model, c.stop), reward, cfg,
+                   c.opt.seed + (verifier ? 47 : 43), nullptr, calculator(c.tok));
+  Rng rng(c.opt.seed + (verifier ? 53 : 51));
+  double last_reward = 0;
+  for (int step = 0; step < c.opt.grpo_steps; ++step) {
+    std::vector<ArithmeticQuery> qs;
+    for (int k = 0; k < c.opt.queries_per_step; ++k)
+      qs.push_back(c.train[rng.below(c.train.size())]);
+    const auto s = grpo.train_step(std::span<const ArithmeticQuery>(qs));
+    last_reward = s.mean_reward;
+    if (step % 100 == 0 || step + 1 == c.opt.grpo_steps)
+      fmt::print(stderr,
+                 "  [{}] step {} reward {:.3f} group sd {:.3f} all-equal groups {:.2f} clip "
+                 "{:.3f}\n",
+                 r.name, step, s.mean_reward, s.mean_group_std, s.zero_std_fraction,
+                 s.clip_fraction);
+  }
+  r.train_s = seconds_since(t0);
+  r.extra["final_mean_reward"] = last_reward;
+  r.extra["reward"] = verifier ? "correct" : "likelihood";
   evaluate_method(c, r);
   return r;
 }
@@ -460,6 +508,7 @@ MethodResult run_gfn(Context& c) {
   double last_r = 0, step_s = 0;
   long long rows = 0;
   const double reduce_s0 = c.world->all_reduce_seconds();
+  const std::size_t reduced_bytes0 = c.world->all_reduced_bytes();
   for (int step = 0; step < c.opt.gfn_steps; ++step) {
     std::vector<ArithmeticQuery> qs;
     // One seeded query per step keeps the worked rationales in play (replay, SPEC section 4).
@@ -486,9 +535,15 @@ MethodResult run_gfn(Context& c) {
   r.extra["per_query_streams"] = cfg.per_query_streams;
   r.extra["samples_per_s"] = step_s > 0 ? double(rows) / step_s : 0.0;
   r.extra["all_reduce_share"] = step_s > 0 ? reduce_s / step_s : 0.0;
-  fmt::print(stderr, "  [gfn] {} rank(s): {:.1f} samples/s, all-reduce {:.1f}% of the steps\n",
+  // Per rank, sent (0 in one process): the gradients, log Z and the step's metric sums.
+  const double bytes_per_step =
+      double(c.world->all_reduced_bytes() - reduced_bytes0) / std::max(1, c.opt.gfn_steps);
+  r.extra["all_reduced_bytes_per_step"] = bytes_per_step;
+  fmt::print(stderr,
+             "  [gfn] {} rank(s): {:.1f} samples/s, all-reduce {:.1f}% of the steps, {:.0f} "
+             "bytes per step\n",
              ranks, step_s > 0 ? double(rows) / step_s : 0.0,
-             step_s > 0 ? 100 * reduce_s / step_s : 0.0);
+             step_s > 0 ? 100 * reduce_s / step_s : 0.0, bytes_per_step);
   evaluate_method(c, r);
   return r;
 }
@@ -554,19 +609,21 @@ void write_outputs(const Context& c, const fs::path& out, Json results,
                         [&](std::ostream& os) { os << results.dump(2) << "\n"; });
 }
 
-const std::vector<std::string> kMethods{"zero-shot", "few-shot", "sft", "ppo", "star", "gfn"};
+const std::vector<std::string> kMethods{"zero-shot", "few-shot",      "sft",  "ppo",
+                                        "grpo",      "grpo-verifier", "star", "gfn"};
 
 int run_program(int argc, char** argv, Communicator& world) {
   namespace program = gfnlm::program;
   Options opt;
   CLI::App app{
-      "Integer arithmetic with a calculator: zero-shot, few-shot, SFT, PPO and GFlowNet "
-      "fine-tuning of one embedded base model (SPEC section 5)"};
+      "Integer arithmetic with a calculator: zero-shot, few-shot, SFT, PPO, GRPO, STaR and "
+      "GFlowNet fine-tuning of one embedded base model (SPEC section 5)"};
   const Options quick_opt = [] {  // what --quick changes, for the settings a user leaves
     Options q;
     q.eval_problems = 4;
     q.gfn_steps = 3;
     q.ppo_steps = 2;
+    q.grpo_steps = 2;
     q.sft_steps = 5;
     q.queries_per_step = 2;
     q.rank_problems = 4;
@@ -595,7 +652,8 @@ int run_program(int argc, char** argv, Communicator& world) {
                "always pretrain the base model; never read or write "
                "the cache")
       ->excludes(cache_opt);
-  app.add_option("--methods", opt.methods, "one or more of zero-shot few-shot sft ppo star gfn")
+  app.add_option("--methods", opt.methods,
+                 "one or more of zero-shot few-shot sft ppo grpo grpo-verifier star gfn")
       ->check(CLI::IsMember(kMethods))
       ->capture_default_str();
   app.add_option("--eval-problems", opt.eval_problems,
@@ -606,6 +664,8 @@ int run_program(int argc, char** argv, Communicator& world) {
   };
   steps("--gfn-steps", opt.gfn_steps, quick_opt.gfn_steps, "GFlowNet training steps");
   steps("--ppo-steps", opt.ppo_steps, quick_opt.ppo_steps, "PPO training steps");
+  steps("--grpo-steps", opt.grpo_steps, quick_opt.grpo_steps,
+        "GRPO generation batches (of --queries-per-step groups), each method");
   steps("--sft-steps", opt.sft_steps, quick_opt.sft_steps, "SFT training steps");
   steps("--star-rounds", opt.star_rounds, quick_opt.star_rounds,
         "STaR rounds (sample, keep the right answers, fine-tune)");
@@ -728,6 +788,7 @@ int run_program(int argc, char** argv, Communicator& world) {
          {std::tuple{"--eval-problems", &opt.eval_problems, quick_opt.eval_problems},
           {"--gfn-steps", &opt.gfn_steps, quick_opt.gfn_steps},
           {"--ppo-steps", &opt.ppo_steps, quick_opt.ppo_steps},
+          {"--grpo-steps", &opt.grpo_steps, quick_opt.grpo_steps},
           {"--sft-steps", &opt.sft_steps, quick_opt.sft_steps},
           {"--star-rounds", &opt.star_rounds, quick_opt.star_rounds},
           {"--star-queries", &opt.star_queries, quick_opt.star_queries},
@@ -821,6 +882,8 @@ int run_program(int argc, char** argv, Communicator& world) {
       done.push_back(run_sft(c));
     else if (name == "ppo")
       done.push_back(run_ppo(c));
+    else if (name == "grpo" || name == "grpo-verifier")
+      done.push_back(run_grpo(c, name == "grpo-verifier"));
     else if (name == "star")
       done.push_back(run_star(c));
     else

@@ -102,6 +102,8 @@ gfnlm_bad_input_rows(arithmetic ROWS
     "gfn_steps_negative|--gfn-steps: -5 is not at least 1|--gfn-steps|-5"
     "star_rounds_zero|--star-rounds: 0 is not at least 1|--star-rounds|0"
     "star_queries_negative|--star-queries: -1 is not at least 0|--star-queries|-1"
+    "star_sft_steps_zero|--star-sft-steps: 0 is not at least 1|--star-sft-steps|0"
+    "grpo_steps_zero|--grpo-steps: 0 is not at least 1|--grpo-steps|0"
     "data_missing|--data '/nonexistent': no such file|--data|/nonexistent"
     "data_without_files|does not hold the paper's five JSON files|--data|@WORK@"
     "gfn_max_len_zero|--gfn-max-len: 0 is not from 1|--gfn-max-len|0"

@@ -157,7 +157,6 @@ class Sampler {
                     parameters_fingerprint());
     comm_ = &comm;
   }
-  const Communicator& communicator() const { return *comm_; }
 
   // One optimiser step on config.trajectories_per_query rows for each query (see the top).
   StepMetrics train_step(std::span<const Query> queries) {
@@ -449,19 +448,23 @@ class Sampler {
   // This rank's block of the step's queries (shard_of), with their keys and streams. A query's
   // stream is a function of (seed, step, key, how many earlier queries of the step share its
   // key), so it is the same on whichever rank the query falls.
+  // Without per-query streams only this block's keys are needed: the earlier queries are read
+  // (for their keys' occurrence counts) only when streams are derived.
   void take_shard(std::span<const Query> queries, StepPlan& plan) {
     plan.total_queries = static_cast<int>(queries.size());
     const auto [first, last] = shard_of(plan.total_queries, comm_->rank(), comm_->size());
     std::map<uint64_t, int> seen;
-    for (int i = 0; i < last; ++i) {
+    if (config_.per_query_streams)
+      for (int i = 0; i < first; ++i) ++seen[key_of(queries[i])];
+    for (int i = first; i < last; ++i) {
       const uint64_t key = key_of(queries[i]);
-      const int occurrence = seen[key]++;
-      if (i < first) continue;
       plan.index.push_back(i);
       plan.keys.push_back(key);
-      if (config_.per_query_streams)
+      if (config_.per_query_streams) {
+        const int occurrence = seen[key]++;
         plan.streams.push_back(derived_stream(
             config_.seed, {static_cast<uint64_t>(step_), key, static_cast<uint64_t>(occurrence)}));
+      }
     }
     plan.queries = queries.subspan(first, last - first);
   }
