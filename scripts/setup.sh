@@ -5,7 +5,8 @@ set -euo pipefail
 # OpenBLAS (with pkg-config to find it): the CPU backend's GEMMs (GFNLM_OPENBLAS=AUTO; Eigen without).
 # Doxygen: the API reference (the `docs` target, checked in CI).
 # Open MPI: the data-parallel Sampler's CPU ranks (GFNLM_MPI; its test runs under mpirun -np 2).
-packages=(cmake g++ make libeigen3-dev xtensor-dev catch2 libfmt-dev libomp-dev
+# Ninja: the presets' generator (CMakePresets.json).
+packages=(cmake g++ make ninja-build libeigen3-dev xtensor-dev catch2 libfmt-dev libomp-dev
   nlohmann-json3-dev libcli11-dev libopenblas-dev pkg-config doxygen python3
   libopenmpi-dev openmpi-bin)
 if [[ "${GFNLM_WITH_TORCH:-0}" == 1 ]]; then
@@ -14,7 +15,7 @@ if [[ "${GFNLM_WITH_TORCH:-0}" == 1 ]]; then
   packages+=(python3-torch libopenblas0-pthread)
 fi
 if [[ "${GFNLM_WITH_CLANG:-0}" == 1 ]]; then
-  packages+=(clang libclang-rt-14-dev ninja-build)  # libFuzzer targets (tests/fuzz); CI builds CUDA with Ninja
+  packages+=(clang libclang-rt-14-dev)  # libFuzzer targets (tests/fuzz)
 fi
 missing=()
 for p in "${packages[@]}"; do
