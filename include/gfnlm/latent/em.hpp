@@ -178,7 +178,7 @@ class ExpectationMaximization {
 
  private:
   // Batches of LM work: queries per rollout, rows per classifier score (see vote_predict).
-  static constexpr std::size_t kChunkQueries = 32, kChunkRows = 160;
+  static constexpr std::size_t kChunkQueries = 32, kChunkRows = 48;
 
   S* sampler_;
   LabelScorer<Classifier>* scorer_;

@@ -199,7 +199,15 @@ class LatentLabelReward {
     classifier_rows_.clear();
     for (const auto& it : items)
       classifier_rows_.push_back(binding_.classifier_query(*it.query, it.z.first(it.length)));
-    const auto s = scorer_->scores(std::span<const ClassifierQuery>(classifier_rows_));
+    // In chunks: an LM's activation arena grows to the largest batch it has scored, and every
+    // prefix of 32 rows with both labels (384 sequences of up to ~300 tokens on SUBJ's longest
+    // sentences) took the classifier's arena, and the k = all run, to 18.5 GB.
+    std::vector<std::vector<double>> s;
+    for (std::size_t c = 0; c < classifier_rows_.size(); c += kChunkRows) {
+      const auto chunk = std::span<const ClassifierQuery>(classifier_rows_)
+                             .subspan(c, std::min(kChunkRows, classifier_rows_.size() - c));
+      for (auto& row : scorer_->scores(chunk)) s.push_back(std::move(row));
+    }
     std::vector<LatentScore> out(items.size());
     for (std::size_t i = 0; i < items.size(); ++i) {
       const int y = binding_.label(*items[i].query);
@@ -215,6 +223,8 @@ class LatentLabelReward {
     }
     return out;
   }
+
+  static constexpr std::size_t kChunkRows = 48;  // classifier queries per batched score
 
   Prior* prior_;
   LabelScorer<Classifier>* scorer_;
